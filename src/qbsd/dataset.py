@@ -1,0 +1,193 @@
+"""The trajectory dataset of one point: one builder shared by every solver path.
+
+Layout and names follow CONTRACT.md ("Trajectory files"); CF-style ``units``
+and ``long_name`` on every variable, provenance in the global attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .events import EVENTS
+
+VARIABLES = {
+    # name: (dims, units, long_name)
+    "energy": (("state", "time"), "hbar*omega0", "internal energy U = tr(rho H0)"),
+    "ergotropy": (("state", "time"), "hbar*omega0", "ergotropy E (extractable work)"),
+    "efficiency": (("state", "time"), "1", "efficiency xi = E/U"),
+    "coherence": (
+        ("state", "time"),
+        "1",
+        "normalised l1 coherence in the energy basis, sum_{i!=j}|rho_ij|/(2^N-1)",
+    ),
+    "concurrence": (("state", "link", "time"), "1", "Wootters concurrence of each linked pair"),
+    "concurrence_mean": (("state", "time"), "1", "link-averaged concurrence"),
+    "population": (("state", "cell", "time"), "1", "excited population of each cell"),
+}
+
+HEALTH = {
+    "max_trace_error": ("1", "largest |tr(rho) - 1| over the trajectory"),
+    "min_eigenvalue": ("1", "most negative eigenvalue of rho over the trajectory"),
+    "max_hermiticity_error": ("1", "largest |rho - rho^dagger| entry over the trajectory"),
+}
+
+# Thresholds of the numerical-health flags (issue: nothing silently wrong).
+HEALTH_LIMITS = {"max_trace_error": 1e-8, "min_eigenvalue": -1e-8, "max_hermiticity_error": 1e-8}
+
+ENCODING = {"zlib": True, "complevel": 4}
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("qbsd", "qutip", "numpy", "scipy", "xarray", "netCDF4"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def build_dataset(
+    *,
+    point,
+    states: list[str],
+    times: np.ndarray,
+    series: dict[str, np.ndarray],
+    events: dict[str, np.ndarray],
+    peaks: dict[str, np.ndarray],
+    health: dict[str, np.ndarray],
+    settings: dict,
+    solver_stats: dict,
+) -> xr.Dataset:
+    """Assemble the labelled trajectory dataset.
+
+    ``series`` holds ``energy, ergotropy, coherence`` (S, T), ``population``
+    (S, N, T), ``concurrence`` (S, L, T); efficiency and the link mean are
+    derived here so every path computes them the same way.
+    """
+    geometry = point.geometry
+    energy = series["energy"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        efficiency = np.where(energy > 0, series["ergotropy"] / energy, np.nan)
+    concurrence = series["concurrence"]
+    if concurrence.shape[1]:
+        concurrence_mean = concurrence.mean(axis=1)
+    else:
+        concurrence_mean = np.full(energy.shape, np.nan)
+    data = {
+        "energy": energy,
+        "ergotropy": series["ergotropy"],
+        "efficiency": efficiency,
+        "coherence": series["coherence"],
+        "concurrence": concurrence,
+        "concurrence_mean": concurrence_mean,
+        "population": series["population"],
+    }
+    ds = xr.Dataset(
+        coords={
+            "time": ("time", np.asarray(times, float), {"units": "1/Gamma", "long_name": "time"}),
+            "state": ("state", np.array(states, dtype=object), {"long_name": "initial state"}),
+            "cell": ("cell", np.arange(point.n_cells), {"long_name": "cell index"}),
+            "link": (
+                "link",
+                np.array(geometry.link_labels, dtype=object),
+                {"long_name": "linked cell pair n-m"},
+            ),
+        }
+    )
+    for name, (dims, units, long_name) in VARIABLES.items():
+        ds[name] = (dims, np.asarray(data[name], float), {"units": units, "long_name": long_name})
+    if "concurrence_mean" in data and not geometry.edges:
+        ds["concurrence_mean"].attrs["comment"] = "undefined without links (N = 1)"
+    for spec in EVENTS:
+        ds[spec.name] = (
+            ("state",),
+            np.asarray(events[spec.name], float),
+            {"units": "1/Gamma", "long_name": spec.long_name + " (NaN: not reached by t_max)"},
+        )
+    ds["concurrence_mean_peak"] = (
+        ("state",),
+        np.asarray(peaks["value"], float),
+        {"units": "1", "long_name": "largest link-mean concurrence"},
+    )
+    ds["concurrence_mean_peak_time"] = (
+        ("state",),
+        np.asarray(peaks["time"], float),
+        {"units": "1/Gamma", "long_name": "time of the largest link-mean concurrence"},
+    )
+    for name, (units, long_name) in HEALTH.items():
+        ds[name] = (
+            ("state",),
+            np.asarray(health[name], float),
+            {"units": units, "long_name": long_name},
+        )
+    ds["edge_n"] = (
+        "link",
+        np.array([e[0] for e in geometry.edges], dtype=np.int64),
+        {"long_name": "first cell of the link"},
+    )
+    ds["edge_m"] = (
+        "link",
+        np.array([e[1] for e in geometry.edges], dtype=np.int64),
+        {"long_name": "second cell of the link"},
+    )
+    for key, value, long_name, units in (
+        ("n_cells", point.n_cells, "number of cells N", "1"),
+        ("J", float(point.J), "exchange coupling J/Gamma", "Gamma"),
+        ("gamma12", float(point.gamma12), "collective rate Gamma_12/Gamma", "Gamma"),
+    ):
+        ds.coords[key] = ((), value, {"long_name": long_name, "units": units})
+    ds.coords["geometry"] = ((), geometry.label, {"long_name": "network geometry"})
+    ds.coords["channel"] = ((), point.channel, {"long_name": "dissipative channel"})
+    flags = [
+        name for name, limit in HEALTH_LIMITS.items() if _exceeds(name, ds[name].values, limit)
+    ]
+    ds.attrs = {
+        "Conventions": "CF-1.10",
+        "title": "Self-discharging of an N-cell quantum battery: one parameter point",
+        "source": "qbsd " + library_versions()["qbsd"],
+        "channel_definition": point.spec.description,
+        "frame": "rotating with H0 (omega0 drops out of every stored quantity)",
+        "versions": json.dumps(library_versions(), sort_keys=True),
+        "settings": json.dumps(settings, sort_keys=True, default=str),
+        "solver_stats": json.dumps(solver_stats, sort_keys=True, default=str),
+        "health_flags": ",".join(flags),
+        "health_ok": int(not flags),
+    }
+    for key in ("rtol", "atol", "method"):
+        if key in settings:
+            ds.attrs[f"solver_{key}"] = settings[key]
+    return ds
+
+
+def _exceeds(name: str, values: np.ndarray, limit: float) -> bool:
+    if name == "min_eigenvalue":
+        return bool(np.nanmin(values) < limit)
+    return bool(np.nanmax(values) > limit)
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` compressed and atomically: a unique temporary file, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoding = {
+        name: dict(ENCODING)
+        for name, var in ds.data_vars.items()
+        if var.dtype.kind in "fiu" and var.ndim > 0
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

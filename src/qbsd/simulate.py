@@ -1,0 +1,200 @@
+"""``qbsd.simulate``: one parameter point, every requested initial state."""
+
+from __future__ import annotations
+
+import math
+import os
+import time as _time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .dataset import build_dataset
+from .events import EventTracker
+from .geometry import Geometry
+from .model import Point
+from .observables import Observer
+from .solvers import METHODS, FullSpaceSolver, choose_method, chunk_length
+from .states import check_states
+
+
+def time_grid(t_max: float, n_points: int) -> np.ndarray:
+    """Uniform grid of ``n_points`` times from 0 to ``t_max`` inclusive."""
+    check_time(t_max, n_points)
+    return np.linspace(0.0, float(t_max), int(n_points))
+
+
+def check_time(t_max, n_points) -> None:
+    if isinstance(t_max, bool) or not isinstance(t_max, (int, float, np.number)):
+        raise ValueError(f"t_max must be a positive number (in 1/Gamma), got {t_max!r}")
+    if not math.isfinite(t_max) or t_max <= 0:
+        raise ValueError(f"t_max must be a positive number (in 1/Gamma), got {t_max!r}")
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+        raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}")
+
+
+def check_tolerances(rtol, atol) -> None:
+    for key, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+            raise ValueError(f"{key} must be a positive number, got {value!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{key} must be a positive number, got {value!r}")
+
+
+def memory_estimate(n_cells: int, n_states: int = 3, method: str = "auto") -> int:
+    """Peak memory (bytes) ``simulate`` needs for one point on the full space.
+
+    The sparse Liouvillian (about (3 + N) nonzeros per row of 4^N rows at 16 B
+    plus indices, twice while building), the integrator's work vectors and one
+    chunk of stored states with its eigenvalue workspace.
+    """
+    d2 = 4**n_cells
+    method = choose_method(n_cells, method)
+    liouvillian = 2 * (n_cells * n_cells / 2 + n_cells + 3) * d2 * 24
+    if method == "expm":
+        liouvillian += 3 * d2 * d2 * 16
+    integrator = 20 * d2 * 16
+    chunk = chunk_length(n_cells, n_states) * d2 * 16 * n_states * 3
+    return int(liouvillian + integrator + chunk + 300e6)
+
+
+def available_memory() -> int:
+    """Physical memory of this machine in bytes."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 * 2**30
+
+
+def check_memory(n_cells: int, n_states: int, method: str = "auto") -> None:
+    need, have = memory_estimate(n_cells, n_states, method), available_memory()
+    if need > have:
+        raise ValueError(
+            f"n_cells={n_cells} needs about {need / 2**30:.1f} GiB on the full density-matrix "
+            f"solver but this machine has {have / 2**30:.1f} GiB; use fewer cells"
+        )
+
+
+def simulate(
+    n_cells: int,
+    geometry: str | Iterable[Sequence[int]] = "linear",
+    J: float = 2.0,
+    gamma12: float = 0.5,
+    channel: str = "relaxation",
+    states: Sequence[str] = ("full", "classical", "quantum"),
+    t_max: float = 10.0,
+    n_points: int = 1001,
+    *,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    method: str = "auto",
+    omega0: float = 0.0,
+) -> xr.Dataset:
+    """Simulate one parameter point for every requested initial state.
+
+    Parameters
+    ----------
+    n_cells
+        Number of cells N >= 1.
+    geometry
+        ``linear``, ``circular``, ``central``, ``symmetric`` or an edge list.
+    J, gamma12
+        Exchange coupling J/Gamma and collective rate Gamma_12/Gamma.
+    channel
+        ``relaxation``, ``amplitude_damping`` or ``phase_damping``.
+    states
+        Initial-state labels (``full``, ``classical``, ``quantum``), solved
+        through one Liouvillian.
+    t_max, n_points
+        Uniform time grid from 0 to ``t_max`` (units of 1/Gamma).
+    rtol, atol
+        Integrator tolerances.
+    method
+        ``auto`` (exact propagator for N <= 4, QuTiP bdf above), ``expm``,
+        ``bdf`` or ``adams``.
+    omega0
+        Cell frequency; 0 (default) simulates in the rotating frame.
+
+    Returns
+    -------
+    xarray.Dataset
+        The trajectory dataset of CONTRACT.md, plus event times, peak
+        concurrence and numerical-health diagnostics per state.
+    """
+    started = _time.perf_counter()
+    states = check_states(states)
+    check_time(t_max, n_points)
+    check_tolerances(rtol, atol)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    point = Point(Geometry.make(geometry, n_cells), J, gamma12, channel)
+    check_memory(point.n_cells, len(states), method)
+    times = time_grid(t_max, n_points)
+
+    solver = FullSpaceSolver(point, method=method, rtol=rtol, atol=atol, omega0=omega0)
+    observer = Observer(point.geometry)
+    trackers = [EventTracker(times) for _ in states]
+    for s, _, rho in solver.run(states, times):
+        values = observer(rho)
+        conc = values["concurrence"]
+        values["concurrence_mean"] = conc.mean(axis=1) if conc.shape[1] else np.zeros(len(rho))
+        trackers[s].feed(values, rho)
+
+    def observe(rho):
+        values = observer(rho)
+        conc = values["concurrence"]
+        values["concurrence_mean"] = conc.mean(axis=1) if conc.shape[1] else np.zeros(len(rho))
+        return values
+
+    events = [tracker.refine(solver.evolve, observe) for tracker in trackers]
+    series = {}
+    for key, axis_last in (
+        ("energy", False),
+        ("ergotropy", False),
+        ("coherence", False),
+        ("population", True),
+        ("concurrence", True),
+    ):
+        stacked = np.stack([np.concatenate(t.series[key]) for t in trackers])
+        series[key] = np.swapaxes(stacked, 1, 2) if axis_last else stacked
+    has_links = bool(point.geometry.edges)
+    peaks = [t.peak("concurrence_mean") if has_links else (np.nan, np.nan) for t in trackers]
+    health = {
+        "max_trace_error": [np.concatenate(t.series["trace_error"]).max() for t in trackers],
+        "min_eigenvalue": [np.concatenate(t.series["min_eigenvalue"]).min() for t in trackers],
+        "max_hermiticity_error": [
+            np.concatenate(t.series["hermiticity_error"]).max() for t in trackers
+        ],
+    }
+    event_arrays = {key: [e[key] for e in events] for key in events[0]}
+    if not has_links:  # entanglement is undefined without links
+        for key in ("entanglement_birth_time", "entanglement_death_time"):
+            event_arrays[key] = [np.nan] * len(states)
+    solver.stats["total_seconds"] = _time.perf_counter() - started
+    settings = {
+        "n_cells": point.n_cells,
+        "geometry": point.geometry.label,
+        "edges": [list(e) for e in point.geometry.edges],
+        "J": point.J,
+        "gamma12": point.gamma12,
+        "channel": point.channel,
+        "states": states,
+        "t_max": float(t_max),
+        "n_points": int(n_points),
+        "rtol": rtol,
+        "atol": atol,
+        "method": solver.method,
+        "omega0": omega0,
+    }
+    return build_dataset(
+        point=point,
+        states=states,
+        times=times,
+        series=series,
+        events=event_arrays,
+        peaks={"value": [p[0] for p in peaks], "time": [p[1] for p in peaks]},
+        health=health,
+        settings=settings,
+        solver_stats=solver.stats,
+    )
