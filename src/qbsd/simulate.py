@@ -14,8 +14,7 @@ from .dataset import build_dataset
 from .events import EventTracker
 from .geometry import Geometry
 from .model import Point
-from .observables import Observer
-from .solvers import METHODS, FullSpaceSolver, choose_method, chunk_length
+from .solvers import METHODS, choose_method, chunk_length, make_solver
 from .states import check_states
 
 
@@ -132,22 +131,12 @@ def simulate(
     check_memory(point.n_cells, len(states), method)
     times = time_grid(t_max, n_points)
 
-    solver = FullSpaceSolver(point, method=method, rtol=rtol, atol=atol, omega0=omega0)
-    observer = Observer(point.geometry)
+    solver = make_solver(point, method=method, rtol=rtol, atol=atol, omega0=omega0)
     trackers = [EventTracker(times) for _ in states]
     for s, _, rho in solver.run(states, times):
-        values = observer(rho)
-        conc = values["concurrence"]
-        values["concurrence_mean"] = conc.mean(axis=1) if conc.shape[1] else np.zeros(len(rho))
-        trackers[s].feed(values, rho)
+        trackers[s].feed(solver.observe(rho), rho)
 
-    def observe(rho):
-        values = observer(rho)
-        conc = values["concurrence"]
-        values["concurrence_mean"] = conc.mean(axis=1) if conc.shape[1] else np.zeros(len(rho))
-        return values
-
-    events = [tracker.refine(solver.evolve, observe) for tracker in trackers]
+    events = [tracker.refine(solver.evolve, solver.observe) for tracker in trackers]
     series = {}
     for key, axis_last in (
         ("energy", False),

@@ -28,6 +28,7 @@ import scipy.sparse.linalg
 
 from .liouvillian import liouvillian, to_qutip
 from .model import Point
+from .observables import Observer
 from .states import product_state
 
 METHODS = ("auto", "expm", "bdf", "adams")
@@ -84,11 +85,19 @@ class FullSpaceSolver:
         self.rtol, self.atol = rtol, atol
         start = _time.perf_counter()
         self.generator = liouvillian(point, omega0)
+        self._observer = Observer(point.geometry)
         self.stats: dict[str, float | int | str] = {
             "method": self.method,
             "liouvillian_nnz": int(self.generator.nnz),
             "build_seconds": _time.perf_counter() - start,
         }
+
+    def observe(self, rho: np.ndarray) -> dict[str, np.ndarray]:
+        """Every stored observable of a chunk of states (B, d, d), plus the link mean."""
+        values = self._observer(rho)
+        conc = values["concurrence"]
+        values["concurrence_mean"] = conc.mean(axis=1) if conc.shape[1] else np.zeros(len(rho))
+        return values
 
     def initial(self, label: str) -> np.ndarray:
         return product_state(label, self.n_cells)
@@ -157,3 +166,13 @@ class FullSpaceSolver:
             return rho
         vec = scipy.sparse.linalg.expm_multiply(self.generator * duration, rho.ravel())
         return vec.reshape(self.dim, self.dim)
+
+
+def make_solver(point: Point, method: str = "auto", **options) -> FullSpaceSolver:
+    """The solver backend for ``point``: every backend has ``run``, ``observe``, ``evolve``.
+
+    ``run(states, times)`` yields ``(state_index, time_slice, chunk)``;
+    ``observe(chunk)`` returns the observables of a chunk (leading dim B);
+    ``evolve(one_state, s)`` propagates one state of the chunk by ``s``.
+    """
+    return FullSpaceSolver(point, method=method, **options)
