@@ -10,6 +10,7 @@ from .geometry import Geometry, canonical_geometry
 from .model import CHANNELS, Point, UnphysicalPointError
 from .simulate import simulate, time_grid
 from .states import SINGLE_CELL_STATES
+from .summaries import summarize
 
 __all__ = [
     "CHANNELS",
@@ -19,6 +20,7 @@ __all__ = [
     "UnphysicalPointError",
     "canonical_geometry",
     "simulate",
+    "summarize",
     "time_grid",
     "write_netcdf",
 ]

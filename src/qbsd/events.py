@@ -18,10 +18,18 @@ from scipy.optimize import brentq
 # Below this an ergotropy or concurrence counts as zero (hbar omega0 / unitless).
 ZERO_LEVEL = 1e-8
 
-# A crossing of ZERO_LEVEL is a sudden death (or birth) only if the observable
-# changes by much more than ZERO_LEVEL across the grid interval; an asymptotic
-# exponential decay creeps across it instead.
-_SUDDEN_FACTOR = 100.0
+
+def _is_sudden(v: np.ndarray, index: int, level: float, direction: str) -> bool:
+    """Whether a crossing of the zero level at ``index`` is a sudden death or birth.
+
+    A sudden death leaves the observable at its numerical floor, far below the
+    level, at the next grid point; an asymptotic exponential decay creeps across
+    the level instead (``v[index]`` just below it). A birth must start from
+    that floor and grow well above the level, so noise around zero never counts.
+    """
+    if direction == "down":
+        return bool(v[index] < 0.5 * level)
+    return bool(v[index - 1] < 0.5 * level and v[index:].max() > 10 * level)
 
 
 @dataclass
@@ -170,7 +178,7 @@ class EventTracker:
             prev_ok = v[index - 1] > level if spec.direction == "down" else v[index - 1] <= level
             if not prev_ok:
                 continue
-            if spec.sudden and abs(v[index] - v[index - 1]) < _SUDDEN_FACTOR * ZERO_LEVEL:
+            if spec.sudden and not _is_sudden(v, index, level, spec.direction):
                 continue
             return index, level
         return None
