@@ -1,0 +1,189 @@
+"""One figure style for every qbsd plot: palette, fonts, sizes, deterministic files.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects, never
+through ``pyplot``, so plotting is headless on any machine (PNG through Agg,
+PDF through matplotlib's PDF backend) and leaves no global figure state.
+
+Colours are the Okabe-Ito palette (distinguishable under the common forms of
+colour blindness) for categories, ``viridis`` for ordered quantities and for
+half-life maps, and ColorBrewer's ``RdBu`` (colour-blind safe) for ratios
+centred at 1. Lines also differ by dash pattern, so a greyscale print still
+separates them.
+
+Figures are drawn and saved inside :func:`context` (the decorator
+:func:`styled`), which holds a lock: rcParams are process-global, and the
+workflow draws figures in threads.
+
+Saved files are byte-for-byte reproducible: the PNG carries no ``Software``
+text chunk (Agg writes no timestamp), the PDF no ``CreationDate``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import matplotlib as mpl
+from matplotlib.figure import Figure
+
+# Okabe & Ito (2008), "Color Universal Design".
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+
+STATE_COLORS = {
+    "classical": OKABE_ITO["vermillion"],
+    "quantum": OKABE_ITO["blue"],
+    "full": OKABE_ITO["black"],
+}
+STATE_LINESTYLES = {"classical": "--", "quantum": "-", "full": ":"}
+STATE_MARKERS = {"classical": "s", "quantum": "o", "full": "^"}
+
+# The paper's legend order for Fig. 4 (top to bottom).
+GEOMETRY_ORDER = ("central", "linear", "circular", "symmetric")
+GEOMETRY_COLORS = {
+    "central": OKABE_ITO["orange"],
+    "linear": OKABE_ITO["sky_blue"],
+    "circular": OKABE_ITO["bluish_green"],
+    "symmetric": OKABE_ITO["reddish_purple"],
+}
+GEOMETRY_LINESTYLES = {
+    "central": "-",
+    "linear": (0, (5, 1.5)),
+    "circular": (0, (6, 1.5, 1.5, 1.5)),
+    "symmetric": (0, (1.5, 1.2)),
+}
+FALLBACK_COLORS = (OKABE_ITO["black"], OKABE_ITO["yellow"], OKABE_ITO["vermillion"])
+
+SEQUENTIAL_CMAP = "viridis"
+DIVERGING_CMAP = "RdBu"
+CENSORED_HATCH = "xxx"
+CENSORED_FACE = "#DDDDDD"
+CENSORED_EDGE = "#777777"
+
+# Figure widths in inches: one journal column and the full page width.
+COLUMN_WIDTH = 3.4
+PAGE_WIDTH = 7.0
+
+RC_PARAMS = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "mathtext.fontset": "dejavusans",
+    "font.size": 8.5,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8.5,
+    "legend.fontsize": 7.5,
+    "legend.title_fontsize": 7.5,
+    "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5,
+    "axes.linewidth": 0.7,
+    "lines.linewidth": 1.4,
+    "lines.markersize": 4.0,
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "xtick.top": True,
+    "ytick.right": True,
+    "xtick.major.width": 0.7,
+    "ytick.major.width": 0.7,
+    "xtick.minor.visible": True,
+    "ytick.minor.visible": True,
+    "legend.frameon": False,
+    "legend.handlelength": 2.4,
+    "axes.prop_cycle": mpl.cycler(color=list(OKABE_ITO.values())[1:] + ["#000000"]),
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.03,
+    "pdf.fonttype": 42,  # embed TrueType: text stays text in the PDF
+    "ps.fonttype": 42,
+    "svg.hashsalt": "qbsd",
+    "image.cmap": SEQUENTIAL_CMAP,
+    "hatch.linewidth": 0.6,
+}
+
+PNG_METADATA = {"Software": None}
+PDF_METADATA = {"CreationDate": None, "ModDate": None}
+FORMATS = ("png", "pdf")
+
+
+# rcParams are global to the process; figures built in threads (Snakemake
+# runs local ``run:`` jobs in threads) take turns under this lock.
+_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def context() -> Iterator[None]:
+    """The qbsd rcParams as a context (nothing changes outside it; one thread at a time)."""
+    with _LOCK, mpl.rc_context(RC_PARAMS):
+        yield
+
+
+def styled(func: Callable) -> Callable:
+    """Decorator: run a figure-building function inside :func:`context`."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with context():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def new_figure(width: float = COLUMN_WIDTH, height: float | None = None, **kwargs) -> Figure:
+    """A headless figure (no pyplot) of ``width`` x ``height`` inches."""
+    if height is None:
+        height = 0.88 * width
+    return Figure(figsize=(width, height), layout="constrained", **kwargs)
+
+
+def save(fig: Figure, stem: str | os.PathLike, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write ``fig`` as ``stem.png`` and ``stem.pdf`` (deterministic bytes).
+
+    A suffix on ``stem`` that names one of ``formats`` is dropped, so
+    ``save(fig, "fig2a.png")`` also writes both files. Parent folders are
+    created. Returns the written paths.
+    """
+    stem = Path(stem)
+    if stem.suffix.lstrip(".") in formats:
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with context():
+        for fmt in formats:
+            path = stem.with_name(f"{stem.name}.{fmt}")
+            metadata = {"png": PNG_METADATA, "pdf": PDF_METADATA}.get(fmt)
+            fig.savefig(path, format=fmt, metadata=metadata)
+            paths.append(path)
+    return paths
+
+
+def geometry_color(geometry: str, index: int = 0) -> str:
+    """Colour of a geometry (a custom edge list gets a fallback colour)."""
+    return GEOMETRY_COLORS.get(geometry, FALLBACK_COLORS[index % len(FALLBACK_COLORS)])
+
+
+def geometry_linestyle(geometry: str):
+    return GEOMETRY_LINESTYLES.get(geometry, "-")
+
+
+def state_color(state: str) -> str:
+    return STATE_COLORS.get(state, OKABE_ITO["reddish_purple"])
+
+
+def ordinal_colors(n: int) -> list:
+    """``n`` colours along viridis (stopping short of its pale yellow end)."""
+    cmap = mpl.colormaps[SEQUENTIAL_CMAP]
+    if n == 1:
+        return [cmap(0.0)]
+    return [cmap(0.85 * i / (n - 1)) for i in range(n)]
