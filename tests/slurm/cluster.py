@@ -4,8 +4,10 @@ The cluster is built from Debian's packages (SLURM 22.05 on Debian 12) and run
 without systemd: every daemon is started here, in the foreground, as a child
 process whose PID we hold, and :meth:`SlurmCluster.stop` ends exactly those
 processes, by PID.  Configuration, state, sockets and logs live in one fresh
-directory under ``/tmp``; nothing in ``/etc`` is touched (the client commands
-find the configuration through ``SLURM_CONF``).
+directory under ``/tmp``; nothing in ``/etc`` is touched.  Client commands
+find the configuration through ``SLURM_CONF``; ``srun`` inside a job, which
+does not get ``SLURM_CONF`` (see :data:`CONFIGLESS_DIR`), through a symlink
+``/run/slurm/conf`` that exists only while the cluster runs.
 
 Accounting runs for real (MariaDB + slurmdbd), so that the executor plugin can
 use its defaults: job status through ``sacct`` and the account given with
@@ -29,9 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = REPO_ROOT / "profiles" / "slurm"
@@ -63,6 +65,14 @@ REQUIRED_PROGRAMS = (
     "squeue",
 )
 
+#: Where SLURM clients look for slurm.conf when SLURM_CONF is unset, after
+#: /etc/slurm/slurm.conf (the cache a configless slurmd keeps).  Jobs need it:
+#: the plugin's job step (snakemake-executor-plugin-slurm-jobstep 0.6.1) runs
+#: ``srun`` inside the job with every SLURM_* variable but a few removed, so
+#: SLURM_CONF does not reach that srun.
+CONFIGLESS_DIR = Path("/run/slurm/conf")
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+
 #: Status-check settings that make a small workflow finish in seconds instead
 #: of minutes (the plugin waits 40 s before its first check by default).  Too
 #: aggressive for a production cluster; the profile keeps gentler values.
@@ -82,9 +92,7 @@ class SlurmUnavailable(RuntimeError):
 
 def missing_programs() -> list[str]:
     """Return the required programs that are not on ``PATH`` (or in sbin)."""
-    path = os.pathsep.join(
-        [os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin"]
-    )
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin"])
     return [p for p in REQUIRED_PROGRAMS if shutil.which(p, path=path) is None]
 
 
@@ -151,6 +159,21 @@ def _tail(path: Path, n: int = 30) -> str:
     return "\n".join(lines[-n:])
 
 
+def _stale_link(link: Path) -> bool:
+    """Whether ``link`` points into a cluster dir of ours whose slurmctld is gone."""
+    if not link.is_symlink():
+        return False
+    target = Path(os.readlink(link))
+    if not target.name == "etc" or not target.parent.name.startswith("qbsd-slurm-"):
+        return False
+    try:
+        pid = int((target.parent / "run" / "slurmctld.pid").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return True
+    return False
+
+
 @dataclass
 class SlurmCluster:
     """A single-node SLURM cluster with accounting, run from :attr:`root`.
@@ -173,8 +196,10 @@ class SlurmCluster:
     partition: str = "qbsd"
     account: str = "qbsd"
     cluster_name: str = "qbsdtest"
+    cpus: int = 1
     timings: dict[str, float] = field(default_factory=dict)
     _procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    _created: list[Path] = field(default_factory=list)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -243,21 +268,21 @@ class SlurmCluster:
         )
         if check and proc.returncode != 0:
             raise RuntimeError(
-                f"`{' '.join(cmd)}` failed ({proc.returncode}): "
-                f"{proc.stdout}{proc.stderr}"
+                f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stdout}{proc.stderr}"
             )
         return proc
 
     def sacct(self, *job_ids: str) -> list[dict[str, str]]:
         """Allocation records (``sacct -X``) of all jobs, or of ``job_ids``."""
-        fields = "JobIDRaw,JobName,State,ExitCode,Partition,Account,Comment"
+        fields = "JobIDRaw,JobName,State,ExitCode,Partition,Account,ReqMem,Comment"
         cmd = ["sacct", "-X", "-a", "-P", "-n", f"--format={fields}"]
         cmd += ["--starttime", "now-1days"]
         if job_ids:
             cmd += ["-j", ",".join(job_ids)]
         out = self.run(*cmd).stdout
         keys = fields.split(",")
-        return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]
+        rows = [line.split("|", len(keys) - 1) for line in out.splitlines() if line]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def run_snakemake_on_slurm(
         self,
@@ -267,6 +292,7 @@ class SlurmCluster:
         *,
         profile: Path | str = PROFILE_DIR,
         fast: bool = True,
+        env_overrides: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess:
         """Run ``snakemake --profile profiles/slurm`` in ``workdir`` on this cluster.
 
@@ -286,6 +312,13 @@ class SlurmCluster:
             The profile directory (default: the repository's SLURM profile).
         fast
             Append :data:`FAST_STATUS_ARGS` (1 s status checks).
+        env_overrides
+            Changes to :attr:`env`; ``None`` removes a variable (e.g. the
+            ``QBSD_SLURM_*`` site values, to pass them on the command line).
+
+        ``--cores`` is set to the node's CPU count (the profile's value may
+        be more than this node has, and a group job must fit on one node);
+        ``extra_args`` come last, so they win.
 
         Returns
         -------
@@ -302,13 +335,22 @@ class SlurmCluster:
             "snakemake",
             "--profile",
             str(profile),
+            # a group job must fit on the one node
+            "--cores",
+            str(self.cpus),
             *(FAST_STATUS_ARGS if fast else ()),
             *extra_args,
         ]
+        env = self.env
+        for key, value in (env_overrides or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         return subprocess.run(
             cmd,
             cwd=workdir,
-            env=self.env,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -320,6 +362,7 @@ class SlurmCluster:
         """Configure and start munged, mariadbd, slurmdbd, slurmctld, slurmd."""
         try:
             self._phase("configure", self._configure)
+            self._link_configless_dir()
             self._phase("munge", self._start_munge)
             self._phase("mariadb", self._start_mariadb)
             self._phase("slurmdbd", self._start_slurmdbd)
@@ -336,9 +379,7 @@ class SlurmCluster:
 
     def _configure(self) -> None:
         self.node = socket.gethostname().split(".")[0]
-        self.ports = {
-            name: _free_port() for name in ("slurmctld", "slurmd", "slurmdbd", "mysql")
-        }
+        self.ports = {name: _free_port() for name in ("slurmctld", "slurmd", "slurmdbd", "mysql")}
         for sub in ("etc", "log", "run", "state", "spool", "db", "munge"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)  # munged, running as munge, must reach its dir
@@ -349,6 +390,7 @@ class SlurmCluster:
         hw = subprocess.run(
             ["slurmd", "-C"], capture_output=True, text=True, check=True
         ).stdout.splitlines()[0]
+        self.cpus = int(next(w for w in hw.split() if w.startswith("CPUs=")).split("=")[1])
         node_line = " ".join(
             [f"NodeName={self.node}", "NodeAddr=127.0.0.1"]
             + [w for w in hw.split() if not w.startswith(("NodeName=", "UpTime="))]
@@ -388,11 +430,15 @@ class SlurmCluster:
                     "AccountingStorageType=accounting_storage/slurmdbd",
                     "AccountingStorageHost=127.0.0.1",
                     f"AccountingStoragePort={self.ports['slurmdbd']}",
+                    # the munge socket for talking to slurmdbd (AuthInfo is
+                    # not used for that connection)
+                    f"AccountingStoragePass={self.munge_socket}",
                     "AccountingStorageEnforce=associations",
+                    # keep sbatch --comment (the plugin writes rule_<name>...)
+                    "AccountingStoreFlags=job_comment",
                     "JobCompType=jobcomp/none",
                     node_line,
-                    f"PartitionName=debug Nodes={self.node} Default=YES "
-                    "MaxTime=INFINITE State=UP",
+                    f"PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
                     f"PartitionName={self.partition} Nodes={self.node} Default=NO "
                     "MaxTime=INFINITE State=UP",
                     "",
@@ -422,6 +468,25 @@ class SlurmCluster:
             )
         )
         dbd_conf.chmod(0o600)  # slurmdbd refuses a readable password file
+
+    def _link_configless_dir(self) -> None:
+        """Point /run/slurm/conf at our configuration, for srun inside jobs."""
+        if SYSTEM_CONF.exists():
+            raise SlurmUnavailable(
+                f"{SYSTEM_CONF} exists: srun inside the test jobs would use that "
+                "cluster's configuration (the jobstep plugin drops SLURM_CONF)"
+            )
+        if _stale_link(CONFIGLESS_DIR):
+            CONFIGLESS_DIR.unlink()  # left by a killed test session
+        if CONFIGLESS_DIR.exists() or CONFIGLESS_DIR.is_symlink():
+            raise SlurmUnavailable(
+                f"{CONFIGLESS_DIR} exists (a configless slurmd runs here?); not replacing it"
+            )
+        missing = [p for p in reversed(CONFIGLESS_DIR.parents) if not p.exists()]
+        CONFIGLESS_DIR.parent.mkdir(parents=True, exist_ok=True)
+        self._created.extend(reversed(missing))  # removed deepest first
+        CONFIGLESS_DIR.symlink_to(self.conf.parent, target_is_directory=True)
+        self._created.insert(0, CONFIGLESS_DIR)
 
     def _spawn(self, name: str, cmd: list[str], **kwargs) -> subprocess.Popen:
         logfile = open(self.root / "log" / f"{name}.out", "ab")
@@ -538,8 +603,9 @@ class SlurmCluster:
         )
 
         def accepting() -> bool:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", port), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), timeout=1),
             ):
                 return True
             return False
@@ -559,10 +625,15 @@ class SlurmCluster:
         # `self.account` when snakemake passes it.
         for args in (
             ["add", "cluster", self.cluster_name],
-            ["add", "account", self.account, f"Cluster={self.cluster_name}",
-             "Description=qbsd tests", "Organization=qbsd"],
-            ["add", "user", "root", f"Account={self.account}",
-             f"Cluster={self.cluster_name}"],
+            [
+                "add",
+                "account",
+                self.account,
+                f"Cluster={self.cluster_name}",
+                "Description=qbsd tests",
+                "Organization=qbsd",
+            ],
+            ["add", "user", "root", f"Account={self.account}", f"Cluster={self.cluster_name}"],
         ):
             self.run("sacctmgr", "-i", *args)
 
@@ -577,13 +648,8 @@ class SlurmCluster:
         )
 
     def _start_slurmd(self) -> None:
-        proc = self._spawn(
-            "slurmd", ["slurmd", "-D", "-N", self.node, "-f", str(self.conf)]
-        )
-        logs = [
-            self.root / "log" / n
-            for n in ("slurmd.out", "slurmd.log", "slurmctld.log")
-        ]
+        proc = self._spawn("slurmd", ["slurmd", "-D", "-N", self.node, "-f", str(self.conf)])
+        logs = [self.root / "log" / n for n in ("slurmd.out", "slurmd.log", "slurmctld.log")]
 
         def idle() -> bool:
             out = self.run(
@@ -607,7 +673,7 @@ class SlurmCluster:
                     if queue.returncode == 0 and not queue.stdout.strip():
                         break
                     time.sleep(0.5)
-        for name, proc in reversed(self._procs):
+        for _name, proc in reversed(self._procs):
             if proc.poll() is not None:
                 continue
             with contextlib.suppress(ProcessLookupError):
@@ -619,12 +685,17 @@ class SlurmCluster:
                     proc.kill()
                 proc.wait(timeout=5)
         self._procs.clear()
+        for path in self._created:  # the /run/slurm/conf link and its parents
+            with contextlib.suppress(OSError):
+                if path.is_symlink():
+                    path.unlink()
+                else:
+                    path.rmdir()
+        self._created.clear()
 
     def logs(self) -> str:
         """The tails of all daemon logs, for failure messages."""
-        files = sorted((self.root / "log").glob("*")) + sorted(
-            (self.root / "munge").glob("*.log")
-        )
+        files = sorted((self.root / "log").glob("*")) + sorted((self.root / "munge").glob("*.log"))
         return "\n".join(f"--- {p}\n{_tail(p, 15)}" for p in files)
 
 
