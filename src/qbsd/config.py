@@ -1,0 +1,490 @@
+"""Validation of a study's configuration, in one place.
+
+:func:`load_study` is what the workflow calls (``workflow/rules/common.smk``)
+before any job exists: it fills the JSON schema's defaults into the config,
+checks it against ``workflow/schemas/config.schema.yaml`` and then runs the
+checks a schema cannot express:
+
+- values equal after rounding to 10 significant digits (they would share a
+  path), non-finite numbers;
+- custom geometries (``custom_geometries: {name: [[0, 1], [1, 2]]}``): valid
+  edge lists, names that do not shadow the named geometries, their N listed
+  in ``grid.n_cells``; every ``grid.geometry`` entry known;
+- complete positivity of every label (``unphysical: error`` stops, ``skip``
+  drops and records the label with the reason);
+- the memory one simulation needs against this machine's memory;
+- ``paper_figures: true`` needs the paper's states.
+
+Every problem found becomes one line of a single :class:`ConfigError` that
+names the key, the value and what is allowed.
+
+``python -m qbsd.config [FILE ...]`` checks config files the way
+``snakemake --configfile FILE`` would read them (``config/config.yaml`` first,
+then each FILE on top) and names the file of a YAML syntax error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+from .geometry import NAMED_GEOMETRIES, Geometry
+from .model import Point, UnphysicalPointError
+from .points import (
+    PAPER_STATES,
+    Label,
+    Study,
+    assign,
+    format_number,
+    grid_labels,
+    normalise,
+    paper_labels,
+    unique_labels,
+)
+from .simulate import available_memory, memory_estimate
+from .solvers import choose_method
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "array": "a list",
+    "object": "a mapping (key: value)",
+    "string": "a text",
+    "boolean": "true or false",
+}
+
+
+class ConfigError(ValueError):
+    """An invalid study configuration; the message names key, value and what is allowed."""
+
+    def __init__(self, problems: Sequence[str], sources: Sequence[str] = ()):
+        self.problems = list(problems)
+        where = f" ({', '.join(map(str, sources))})" if sources else ""
+        lines = [f"invalid configuration{where}:"]
+        lines += [f"  - {p}" for p in self.problems]
+        lines.append("Nothing was run. Fix the config and start again.")
+        super().__init__("\n".join(lines))
+
+
+# --------------------------------------------------------------------------
+# reading
+
+
+def read_config_file(path: str | Path) -> dict:
+    """Read one YAML (or JSON) config file; a syntax error names the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"config file {path} cannot be read: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            [f"config file {path} is not valid YAML{where}: {problem}"], [str(path)]
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"config file {path} must hold a mapping of keys (grid:, states:, ...)"], [str(path)]
+        )
+    return data
+
+
+def merge(base: dict, update: Mapping) -> dict:
+    """Deep-merge ``update`` into ``base`` the way snakemake merges config files."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_schema(schema: str | Path | Mapping | None = None) -> dict:
+    if isinstance(schema, Mapping):
+        return dict(schema)
+    path = Path(schema) if schema is not None else SCHEMA_PATH
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+# --------------------------------------------------------------------------
+# schema
+
+
+def _validator_class():
+    from jsonschema import Draft7Validator, validators
+
+    def is_integer(checker, instance):  # 2.0 is not an integer here
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    checker = Draft7Validator.TYPE_CHECKER.redefine("integer", is_integer)
+    return validators.extend(Draft7Validator, type_checker=checker)
+
+
+def fill_defaults(instance, schema: Mapping) -> None:
+    """Put the schema's ``default`` of every missing key into ``instance`` (in place)."""
+    if not isinstance(instance, dict) or not isinstance(schema, Mapping):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            fill_defaults(instance[key], sub)
+
+
+def _key(path: Iterable) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _show(value) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _suggest(word, choices: Iterable[str]) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _number_hint(value) -> str:
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (YAML reads this as text: write numbers like 1.0e-8 with a dot)"
+    return ""
+
+
+def _describe(error, key_prefix: tuple = ()) -> str:
+    """One line for a jsonschema error: key, value, what is allowed."""
+    path = key_prefix + tuple(error.absolute_path)
+    key = _key(path)
+    value = error.instance
+    schema = error.schema
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        extra = [k for k in value if k not in allowed]
+        lines = []
+        for name in extra:
+            where = _key((*path, name))
+            lines.append(
+                f"{where} = {_show(value[name])}: unknown key; allowed keys"
+                f"{' under ' + key if path else ''}: {', '.join(allowed)}{_suggest(name, allowed)}"
+            )
+        return "\n  - ".join(lines)
+    if kind == "pattern" and "propertyNames" in error.schema_path:
+        return (
+            f"{key}: the name {_show(value)} is not allowed; names start with a letter and hold "
+            "only letters, digits and _"
+        )
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in value]
+        return f"{key} = {_show(value)}: missing key(s) {', '.join(missing)}"
+    if kind == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else expected
+        what = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        hint = _number_hint(value) if {"number", "integer"} & set(names) else ""
+        return f"{key} = {_show(value)}: must be {what}{hint}"
+    if kind == "enum":
+        allowed = [str(v) for v in error.validator_value]
+        return f"{key} = {_show(value)}: must be one of {', '.join(allowed)}" + _suggest(
+            value, allowed
+        )
+    if kind == "minimum":
+        return f"{key} = {_show(value)}: must be >= {error.validator_value}"
+    if kind == "exclusiveMinimum":
+        return f"{key} = {_show(value)}: must be > {error.validator_value}"
+    if kind == "maximum":
+        return f"{key} = {_show(value)}: must be <= {error.validator_value}"
+    if kind in ("minItems", "maxItems") and schema.get("minItems") == schema.get("maxItems"):
+        return f"{key} = {_show(value)}: must be a pair [n, m] of cell indices"
+    if kind == "minItems":
+        return f"{key} = {_show(value)}: must list at least {error.validator_value} value(s)"
+    if kind == "maxItems":
+        return f"{key} = {_show(value)}: must list at most {error.validator_value} value(s)"
+    if kind == "uniqueItems":
+        seen, repeated = [], []
+        for v in value:
+            (repeated if v in seen else seen).append(v)
+        return (
+            f"{key} = {_show(value)}: values must not repeat "
+            f"({', '.join(_show(v) for v in repeated)} given twice)"
+        )
+    if kind == "anyOf":
+        branch = 0 if isinstance(value, list) else 1
+        inner = [e for e in error.context if e.schema_path and e.schema_path[0] == branch]
+        detail = ""
+        if inner:
+            deepest = max(inner, key=lambda e: len(e.absolute_path))
+            detail = "; " + _describe(deepest, key_prefix)
+        return (
+            f"{key} = {_show(value)}: must be {schema.get('description', error.message)}{detail}"
+        )
+    return f"{key} = {_show(value)}: {error.message}"
+
+
+def validate_config(
+    config: dict, schema: str | Path | Mapping | None = None, sources: Sequence[str] = ()
+) -> dict:
+    """Fill the schema's defaults into ``config`` (in place) and check it against the schema.
+
+    Also rejects non-finite numbers and values of ``grid.J`` / ``grid.gamma12``
+    that are equal after rounding. Returns ``config``; raises ``ConfigError``.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError([f"the config must be a mapping of keys, got {_show(config)}"], sources)
+    schema = load_schema(schema)
+    fill_defaults(config, schema)
+    validator = _validator_class()(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
+    problems = [_describe(e) for e in errors]
+    if not problems:
+        problems += _finite_and_distinct(config)
+    if problems:
+        raise ConfigError(_dedupe(problems), sources)
+    return config
+
+
+def _dedupe(lines: list[str]) -> list[str]:
+    return list(dict.fromkeys(lines))
+
+
+def _finite_and_distinct(config: dict) -> list[str]:
+    problems = []
+    numbers = [("time.t_max", config["time"]["t_max"])]
+    numbers += [(f"solver.{k}", config["solver"][k]) for k in ("rtol", "atol")]
+    for axis in ("J", "gamma12"):
+        numbers += [(f"grid.{axis}[{i}]", v) for i, v in enumerate(config["grid"][axis])]
+    for key, value in numbers:
+        if not math.isfinite(value):
+            problems.append(f"{key} = {_show(value)}: must be a finite number")
+    if problems:
+        return problems
+    for axis in ("J", "gamma12"):
+        values = config["grid"][axis]
+        first: dict[float, float] = {}
+        for v in values:
+            r = normalise(v)
+            if r in first:
+                problems.append(
+                    f"grid.{axis} = {_show(values)}: values {first[r]!r} and {v!r} are equal to "
+                    f"10 significant digits ({format_number(v)}); list each value once"
+                )
+            else:
+                first[r] = v
+    return problems
+
+
+# --------------------------------------------------------------------------
+# physics
+
+
+def custom_geometries(config: Mapping) -> tuple[dict[str, Geometry], list[str]]:
+    """The config's custom geometries as ``Geometry`` objects, and the problems found."""
+    result, problems = {}, []
+    for name, spec in config.get("custom_geometries", {}).items():
+        key = f"custom_geometries.{name}"
+        if name in NAMED_GEOMETRIES:
+            problems.append(
+                f"{key}: the name {name!r} is a built-in geometry; choose another name "
+                f"(built-in: {', '.join(NAMED_GEOMETRIES)})"
+            )
+            continue
+        if isinstance(spec, dict):
+            n_cells, edges = spec["n_cells"], spec["edges"]
+        else:
+            edges = spec
+            if not edges:
+                problems.append(
+                    f"{key} = []: an empty edge list has no cells; "
+                    "write {n_cells: N, edges: []} for N cells without links"
+                )
+                continue
+            n_cells = 1 + max(max(pair) for pair in edges)
+        try:
+            result[name] = Geometry.make(edges, n_cells)
+        except ValueError as exc:
+            problems.append(f"{key} = {_show(spec)}: {exc}")
+    return result, problems
+
+
+def _check_geometry_names(config, custom: Mapping[str, Geometry], bad_custom) -> list[str]:
+    problems = []
+    grid = config["grid"]
+    allowed = list(NAMED_GEOMETRIES) + list(config["custom_geometries"])
+    for i, name in enumerate(grid["geometry"]):
+        key = f"grid.geometry[{i}]"
+        if name in NAMED_GEOMETRIES or name in bad_custom:
+            continue
+        if name not in custom:
+            problems.append(
+                f"{key} = {name!r}: unknown geometry; allowed: {', '.join(allowed)} "
+                "(or a name defined under custom_geometries)" + _suggest(name, allowed)
+            )
+        elif custom[name].n_cells not in grid["n_cells"]:
+            problems.append(
+                f"{key} = {name!r}: this custom geometry has {custom[name].n_cells} cells but "
+                f"grid.n_cells = {_show(grid['n_cells'])} does not list "
+                f"{custom[name].n_cells}; add it to grid.n_cells"
+            )
+    return problems
+
+
+def _check_memory(config, n_values: Iterable[int], memory_bytes: int | None) -> list[str]:
+    have = available_memory() if memory_bytes is None else memory_bytes
+    n_states = len(config["states"])
+    method = config["solver"]["method"]
+    problems = []
+    for n in sorted(set(n_values)):
+        need = memory_estimate(n, n_states, method)
+        if need <= have:
+            continue
+        largest = max(
+            (m for m in range(1, n) if memory_estimate(m, n_states, method) <= have), default=0
+        )
+        problems.append(
+            f"grid.n_cells = {n}: one simulation at n_cells={n} needs about "
+            f"{need / 2**30:.1f} GiB ({n_states} states, solver method "
+            f"{choose_method(n, method)}) but this machine has {have / 2**30:.1f} GiB; "
+            f"allowed here: n_cells <= {largest}"
+        )
+    return problems
+
+
+def load_study(
+    config: dict,
+    schema: str | Path | Mapping | None = None,
+    sources: Sequence[str] = (),
+    memory_bytes: int | None = None,
+) -> Study:
+    """Validate ``config`` (filling defaults in place) and expand it into a ``Study``.
+
+    Parameters
+    ----------
+    config
+        The study's config mapping (as snakemake holds it).
+    schema
+        The JSON schema (path or mapping); ``workflow/schemas/config.schema.yaml``
+        by default.
+    sources
+        Config file names, quoted in the error message.
+    memory_bytes
+        Memory available to one simulation; this machine's by default.
+
+    Raises
+    ------
+    ConfigError
+        One message listing every problem, each naming key, value and what is allowed.
+    """
+    validate_config(config, schema, sources)
+    custom, problems = custom_geometries(config)
+    bad_custom = set(config["custom_geometries"]) - set(custom)
+    problems += _check_geometry_names(config, custom, bad_custom)
+    if config["paper_figures"]:
+        missing = [s for s in PAPER_STATES if s not in config["states"]]
+        if missing:
+            problems.append(
+                f"states = {_show(config['states'])}: paper_figures: true needs the states "
+                f"{', '.join(PAPER_STATES)} (missing {', '.join(missing)}); add them or set "
+                "paper_figures: false"
+            )
+    if problems:
+        raise ConfigError(_dedupe(problems), sources)
+
+    grid = config["grid"]
+    cells = {name: g.n_cells for name, g in custom.items()}
+    labels = grid_labels(grid, cells)
+    paper = set(paper_labels()) if config["paper_figures"] else set()
+    labels = unique_labels(labels + sorted(paper - set(labels), key=_paper_order))
+
+    assignments, skipped, unphysical = [], [], {}
+    for label in labels:
+        geometry = custom.get(label.geometry) or Geometry.make(label.geometry, label.n_cells)
+        try:
+            Point(geometry, label.J, label.gamma12, label.channel)
+        except UnphysicalPointError as exc:
+            skipped.append((label, str(exc)))
+            unphysical.setdefault((label.n_cells, label.geometry, label.gamma12), geometry)
+            continue
+        assignments.append(assign(label, geometry, paper=label in paper))
+
+    if unphysical and config["unphysical"] == "error":
+        for (n, name, gamma12), geometry in unphysical.items():
+            problems.append(
+                f"grid.gamma12 = {format_number(gamma12)} with geometry {name} and n_cells = {n} "
+                f"breaks complete positivity: allowed gamma12 <= "
+                f"{geometry.gamma12_bound():.10g} (= Gamma/|lambda_min(A)|, "
+                f"lambda_min(A) = {geometry.lambda_min:.6g}); remove the value or set "
+                "unphysical: skip (skipped points are listed in results/summary/skipped.csv)"
+            )
+    problems += _check_memory(config, (a.label.n_cells for a in assignments), memory_bytes)
+    if problems:
+        raise ConfigError(_dedupe(problems), sources)
+    return Study(assignments, skipped if config["unphysical"] == "skip" else [], config)
+
+
+def _paper_order(label: Label):
+    return paper_labels().index(label)
+
+
+# --------------------------------------------------------------------------
+# command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m qbsd.config",
+        description="Check study config files the way `snakemake --configfile FILE` reads them.",
+    )
+    parser.add_argument("files", nargs="*", help="config files, merged in order")
+    parser.add_argument(
+        "--no-default",
+        action="store_true",
+        help=f"do not start from {DEFAULT_CONFIG.relative_to(REPO_ROOT)}",
+    )
+    args = parser.parse_args(argv)
+    sources = [] if args.no_default or not DEFAULT_CONFIG.exists() else [str(DEFAULT_CONFIG)]
+    sources += list(args.files)
+    try:
+        config: dict = {}
+        for path in sources:
+            merge(config, read_config_file(path))
+        study = load_study(config, sources=sources)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(
+        f"config OK: {len(study.assignments)} labels served by {len(study.points)} distinct "
+        f"points; {len(study.skipped)} labels skipped as unphysical"
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

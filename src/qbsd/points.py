@@ -1,0 +1,351 @@
+"""The sweep's labels and the physically distinct points that serve them.
+
+A *label* is one requested combination of the grid axes (channel, n_cells,
+geometry, J, gamma12), named as the user named it. A *distinct point* is one
+simulation. Labels that are the same physics share one point (CONTRACT.md,
+"Distinct points"):
+
+- N = 1 ignores geometry, J and gamma12: one point per channel, stored under
+  ``N1/single`` (simulated with no links, J = gamma12 = 0);
+- uncoupled cells (J = 0 and gamma12 = 0, or a geometry without links) make
+  every geometry of the same N one point, stored under ``N<n>/uncoupled``
+  and simulated on the all-to-all graph with J = gamma12 = 0, so that every
+  pair of cells, hence every link of any label, has its concurrence stored;
+- isomorphic edge sets are one point, represented by
+  :func:`qbsd.geometry.canonical_geometry` (named geometries first).
+
+Each label keeps the cell map and link map into its point, so per-cell and
+per-link data are mapped back when labels are read (:meth:`Assignment.take`).
+
+Trajectory paths are derived from the point only (never from which labels
+asked for it), so they stay stable when the grid grows::
+
+    results/trajectories/<channel>/N<n_cells>/<geometry>/J<J>_g<gamma12>.nc
+
+with numbers rounded to 10 significant digits and printed in ``%g`` style
+(``J2_g0.5``, ``J0.3_g0.25``, never ``0.30000000000000004``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from .geometry import Edge, Geometry, canonical_geometry
+
+#: Significant digits kept from J and gamma12: values equal to this many
+#: digits are one value (and one path).
+SIGNIFICANT_DIGITS = 10
+
+#: Where trajectories go, relative to the working directory of the workflow.
+RESULTS = "results"
+TRAJECTORY_PATTERN = (
+    "trajectories/{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}.nc"  # under RESULTS
+)
+
+#: Directory names of the two collapsed point families.
+SINGLE = "single"
+UNCOUPLED = "uncoupled"
+
+# The parameters of the paper's Figs. 2-5 (MODEL.md, "What the paper reports").
+PAPER_J = 2.0
+PAPER_GAMMA12 = 0.5
+PAPER_STATES = ("classical", "quantum")
+
+
+def normalise(value: float) -> float:
+    """``value`` rounded to ``SIGNIFICANT_DIGITS`` significant digits (and never -0.0)."""
+    return float(f"{float(value):.{SIGNIFICANT_DIGITS}g}") + 0.0
+
+
+def format_number(value: float) -> str:
+    """Short, stable text of a grid value: ``2``, ``0.5``, ``0.3``, ``1e-07``."""
+    return f"{normalise(value):.{SIGNIFICANT_DIGITS}g}"
+
+
+@dataclass(frozen=True, order=True)
+class Label:
+    """One requested combination of the grid axes, as the user named it."""
+
+    channel: str
+    n_cells: int
+    geometry: str
+    J: float
+    gamma12: float
+
+    def as_dict(self) -> dict:
+        return {
+            "channel": self.channel,
+            "n_cells": self.n_cells,
+            "geometry": self.geometry,
+            "J": self.J,
+            "gamma12": self.gamma12,
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"channel={self.channel}, n_cells={self.n_cells}, geometry={self.geometry}, "
+            f"J={format_number(self.J)}, gamma12={format_number(self.gamma12)}"
+        )
+
+
+@dataclass(frozen=True)
+class DistinctPoint:
+    """One simulation: a channel, a canonical geometry and the couplings."""
+
+    channel: str
+    geometry: Geometry
+    J: float
+    gamma12: float
+    directory: str  # geometry part of the path: single, uncoupled, a name, custom-...
+
+    @property
+    def n_cells(self) -> int:
+        return self.geometry.n_cells
+
+    @property
+    def wildcards(self) -> dict[str, str]:
+        """The values of the ``simulate`` rule's wildcards for this point."""
+        return {
+            "channel": self.channel,
+            "n_cells": str(self.n_cells),
+            "geometry": self.directory,
+            "J": format_number(self.J),
+            "gamma12": format_number(self.gamma12),
+        }
+
+    @property
+    def relpath(self) -> str:
+        """Path of the trajectory file relative to the results directory."""
+        return TRAJECTORY_PATTERN.format(**self.wildcards)
+
+    @property
+    def path(self) -> str:
+        """Path of the trajectory file relative to the workflow's working directory."""
+        return f"{RESULTS}/{self.relpath}"
+
+    @property
+    def id(self) -> str:
+        """``<channel>/N<n>/<geometry>/J<J>_g<gamma12>``: the path without folder and suffix."""
+        return point_id(**self.wildcards)
+
+    def simulate_kwargs(self) -> dict:
+        """Keyword arguments of ``qbsd.simulate`` for this point (without states/time/solver)."""
+        return {
+            "n_cells": self.n_cells,
+            "geometry": self.geometry,
+            "J": self.J,
+            "gamma12": self.gamma12,
+            "channel": self.channel,
+        }
+
+    def settings(self) -> dict:
+        """The point's parameters as plain JSON-able data."""
+        return {
+            "channel": self.channel,
+            "n_cells": self.n_cells,
+            "geometry": self.geometry.label,
+            "edges": [list(e) for e in self.geometry.edges],
+            "J": self.J,
+            "gamma12": self.gamma12,
+        }
+
+
+def point_id(channel: str, n_cells: str | int, geometry: str, J: str, gamma12: str) -> str:
+    """The identifier of a point from the (string) values of its path's wildcards."""
+    return f"{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """How one label is served: its point and the cell and link maps into it.
+
+    ``cell_map[c]`` is the point's cell that plays the label's cell ``c``;
+    ``link_map[j]`` is the index, in the point's links, of the label's link
+    ``edges[j]`` (the label geometry's own edge order).
+    """
+
+    label: Label
+    point: DistinctPoint
+    edges: tuple[Edge, ...]
+    cell_map: tuple[int, ...]
+    link_map: tuple[int, ...]
+    paper: bool = False
+
+    @property
+    def link_labels(self) -> list[str]:
+        return [f"{n}-{m}" for n, m in self.edges]
+
+    def take(self, values: np.ndarray, axis: str, position: int = -1) -> np.ndarray:
+        """Map per-cell (``axis="cell"``) or per-link data of the point to the label.
+
+        ``values`` has the point's cells or links along ``position``.
+        """
+        index = self.cell_map if axis == "cell" else self.link_map
+        return np.take(np.asarray(values), list(index), axis=position)
+
+
+def single_cell_point(channel: str) -> DistinctPoint:
+    return DistinctPoint(channel, Geometry.make("linear", 1), 0.0, 0.0, SINGLE)
+
+
+def uncoupled_point(channel: str, n_cells: int) -> DistinctPoint:
+    return DistinctPoint(channel, Geometry.make("symmetric", n_cells), 0.0, 0.0, UNCOUPLED)
+
+
+def custom_directory(geometry: Geometry) -> str:
+    """Path part of a canonical custom graph: its edges, or a digest when long."""
+    text = "_".join(f"{n}-{m}" for n, m in geometry.edges)
+    if len(text) > 80:
+        text = "h" + hashlib.sha1(text.encode()).hexdigest()[:12]
+    return f"custom-{text}"
+
+
+@lru_cache(maxsize=4096)
+def _canonical(edges: tuple[Edge, ...], n_cells: int) -> tuple[Geometry, tuple[int, ...]]:
+    canon, mapping = canonical_geometry(Geometry(n_cells, edges, "custom"))
+    if canon.edges == edges:  # already canonical: keep the cells as they are
+        return canon, tuple(range(n_cells))
+    return canon, tuple(mapping[c] for c in range(n_cells))
+
+
+def assign(label: Label, geometry: Geometry, paper: bool = False) -> Assignment:
+    """The distinct point serving ``label`` (whose graph is ``geometry``) and the maps."""
+    n = geometry.n_cells
+    if n != label.n_cells:
+        raise ValueError(f"label {label} has {label.n_cells} cells, geometry has {n}")
+    edges = geometry.edges
+    identity = tuple(range(n))
+    if n == 1:
+        return Assignment(label, single_cell_point(label.channel), edges, identity, (), paper)
+    if not edges or (label.J == 0 and label.gamma12 == 0):
+        point = uncoupled_point(label.channel, n)
+        position = {e: k for k, e in enumerate(point.geometry.edges)}
+        links = tuple(position[e] for e in edges)
+        return Assignment(label, point, edges, identity, links, paper)
+    canon, cell_map = _canonical(edges, n)
+    directory = canon.name if canon.name != "custom" else custom_directory(canon)
+    point = DistinctPoint(
+        label.channel, canon, normalise(label.J), normalise(label.gamma12), directory
+    )
+    position = {e: k for k, e in enumerate(canon.edges)}
+    links = tuple(
+        position[(min(cell_map[a], cell_map[b]), max(cell_map[a], cell_map[b]))] for a, b in edges
+    )
+    return Assignment(label, point, edges, cell_map, links, paper)
+
+
+def grid_labels(
+    grid: Mapping[str, Sequence], geometry_cells: Mapping[str, int] | None = None
+) -> list[Label]:
+    """The product of the grid's axes as labels, in config order.
+
+    ``geometry_cells`` gives the cell count of each custom geometry: a custom
+    geometry has labels only at its own N.
+    """
+    geometry_cells = geometry_cells or {}
+    labels = []
+    for channel, n, geometry, J, gamma12 in itertools.product(
+        grid["channel"], grid["n_cells"], grid["geometry"], grid["J"], grid["gamma12"]
+    ):
+        if geometry in geometry_cells and geometry_cells[geometry] != n:
+            continue
+        labels.append(Label(channel, int(n), geometry, normalise(J), normalise(gamma12)))
+    return labels
+
+
+def paper_labels() -> list[Label]:
+    """The points of the paper's Figs. 2-5 (MODEL.md), all at J = 2, gamma12 = 1/2.
+
+    Fig. 2: one cell, relaxation and phase damping; Fig. 3: the linear chain,
+    N = 1..5, relaxation; Figs. 4-5: N = 5, the four geometries, relaxation.
+    """
+    J, g = PAPER_J, PAPER_GAMMA12
+    labels = [Label("relaxation", 1, "linear", J, g), Label("phase_damping", 1, "linear", J, g)]
+    labels += [Label("relaxation", n, "linear", J, g) for n in range(2, 6)]
+    labels += [Label("relaxation", 5, name, J, g) for name in ("central", "circular", "symmetric")]
+    return labels
+
+
+@dataclass
+class Study:
+    """Every requested label, the distinct points serving them and the skipped labels."""
+
+    assignments: list[Assignment]
+    skipped: list[tuple[Label, str]] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.points: dict[str, DistinctPoint] = {}
+        self.labels_of: dict[str, list[Assignment]] = {}
+        for a in self.assignments:
+            self.points.setdefault(a.point.id, a.point)
+            self.labels_of.setdefault(a.point.id, []).append(a)
+
+    @property
+    def labels(self) -> list[Label]:
+        return [a.label for a in self.assignments]
+
+    @property
+    def states(self) -> list[str]:
+        return list(self.config["states"])
+
+    def point(self, **wildcards: str) -> DistinctPoint:
+        """The point of a trajectory path's wildcard values (KeyError if not in the study)."""
+        key = point_id(**wildcards)
+        try:
+            return self.points[key]
+        except KeyError:
+            raise KeyError(
+                f"results/trajectories/{key}.nc is not a point of this study's config "
+                f"(the study has {len(self.points)} points)"
+            ) from None
+
+    def trajectory_paths(self) -> list[str]:
+        return [p.path for p in self.points.values()]
+
+    def point_settings(self, point: DistinctPoint) -> dict:
+        """Everything that determines the trajectory of ``point`` (JSON-able)."""
+        cfg = self.config
+        return {
+            **point.settings(),
+            "states": list(cfg["states"]),
+            "t_max": float(cfg["time"]["t_max"]),
+            "n_points": int(cfg["time"]["n_points"]),
+            "rtol": float(cfg["solver"]["rtol"]),
+            "atol": float(cfg["solver"]["atol"]),
+            "method": cfg["solver"]["method"],
+        }
+
+    def manifest_rows(self) -> list[dict]:
+        """One row per label for ``results/summary/labels.csv``."""
+        rows = []
+        for a in self.assignments:
+            rows.append(
+                {
+                    **a.label.as_dict(),
+                    "point": a.point.id,
+                    "trajectory": a.point.relpath,
+                    "links": " ".join(a.link_labels),
+                    "cell_map": " ".join(map(str, a.cell_map)),
+                    "link_map": " ".join(map(str, a.link_map)),
+                    "paper": a.paper,
+                }
+            )
+        return rows
+
+    def skipped_rows(self) -> list[dict]:
+        return [{**label.as_dict(), "reason": reason} for label, reason in self.skipped]
+
+
+def unique_labels(labels: Iterable[Label]) -> list[Label]:
+    """``labels`` without repeats, first occurrence kept."""
+    seen: dict[Label, None] = {}
+    for label in labels:
+        seen.setdefault(label, None)
+    return list(seen)

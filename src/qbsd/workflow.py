@@ -1,0 +1,315 @@
+"""The functions the Snakemake rules call: one simulation job, the summaries, resources.
+
+Rules stay thin: ``workflow/rules/simulate.smk`` calls :func:`simulate_point`
+from a ``run:`` block and ``workflow/scripts/summarise.py`` calls
+:func:`write_summaries`. Everything here is plain Python and unit-tested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import threading
+import time as _time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .dataset import library_versions, write_netcdf
+from .geometry import NAMED_GEOMETRIES, Geometry
+from .points import Study
+from .simulate import memory_estimate, simulate
+from .summaries import table, to_xarray
+
+#: Simulations with at most this many cells go into the SLURM group
+#: ``simulate_small`` (batched into one submission, see profiles/slurm).
+GROUP_MAX_CELLS = 4
+GROUP_NAME = "simulate_small"
+
+#: HDF5 (under netCDF4) is not thread-safe, and xarray's own locks do not
+#: cover a whole ``to_netcdf``: two jobs writing different files at once in
+#: threads of one snakemake process (profiles/default sets
+#: ``force-use-threads``) crash it. Every NetCDF write or read done by a job
+#: in the snakemake process holds this lock.
+NETCDF_LOCK = threading.RLock()
+
+SUMMARY_TABLES = ("half_lives", "xi0_scaling", "quantumness")
+
+# Summary columns that need links; NaN for labels without links even when
+# the shared simulation has some (the all-to-all graph of uncoupled points).
+LINK_COLUMNS = (
+    "concurrence_mean_peak",
+    "concurrence_mean_peak_time",
+    "entanglement_birth_time",
+    "entanglement_death_time",
+)
+
+
+# --------------------------------------------------------------------------
+# provenance and resources
+
+
+def settings_hash(settings: Mapping) -> str:
+    """Short digest of the validated config that a point's trajectory depends on."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def qbsd_version() -> str:
+    return library_versions()["qbsd"]
+
+
+def memory_mb(n_cells: int, n_states: int, method: str = "auto", attempt: int = 1) -> int:
+    """``mem_mb`` of a simulation job (MB = 10^6 bytes), growing with the retry attempt."""
+    return math.ceil(memory_estimate(n_cells, n_states, method) / 1e6) * max(1, attempt)
+
+
+def runtime_minutes(
+    n_cells: int, n_states: int, t_max: float, n_points: int, attempt: int = 1
+) -> int:
+    """``runtime`` of a simulation job in minutes: five times an estimate, at least 10.
+
+    The estimate scales the measured 0.5 s of N = 5 (three states, t_max = 10,
+    1001 points) by 4.5 per cell, the number of states and the grid.
+    """
+    seconds = 2.0 + 0.5 * 4.5 ** (n_cells - 5) * (n_states / 3) * max(1.0, n_points / 1001) * max(
+        1.0, t_max / 10
+    )
+    return max(10, math.ceil(5 * seconds / 60)) * max(1, attempt)
+
+
+def group(n_cells: int) -> str | None:
+    """The job group of a simulation: small points are batched on a cluster."""
+    return GROUP_NAME if n_cells <= GROUP_MAX_CELLS else None
+
+
+# --------------------------------------------------------------------------
+# one simulation job
+
+
+def _geometry(settings: Mapping) -> Geometry:
+    name = settings["geometry"] if settings["geometry"] in NAMED_GEOMETRIES else "custom"
+    edges = tuple(sorted((int(a), int(b)) for a, b in settings["edges"]))
+    return Geometry(int(settings["n_cells"]), edges, name)
+
+
+def simulate_settings(settings: Mapping) -> xr.Dataset:
+    """``qbsd.simulate`` of a point given by its settings (``Study.point_settings``)."""
+    return simulate(
+        int(settings["n_cells"]),
+        _geometry(settings),
+        float(settings["J"]),
+        float(settings["gamma12"]),
+        settings["channel"],
+        list(settings["states"]),
+        float(settings["t_max"]),
+        int(settings["n_points"]),
+        rtol=float(settings["rtol"]),
+        atol=float(settings["atol"]),
+        method=settings["method"],
+    )
+
+
+def simulate_point(
+    settings: Mapping,
+    output: str | os.PathLike,
+    log: str | os.PathLike,
+    *,
+    point_id: str = "",
+    command: str | None = None,
+) -> xr.Dataset:
+    """Simulate one point, write its trajectory atomically and log what was done.
+
+    Parameters
+    ----------
+    settings
+        The full parameter set (``Study.point_settings``): point, states, time
+        grid, tolerances, method. Its digest becomes the ``config_hash`` attribute.
+    output
+        Trajectory NetCDF path.
+    log
+        Log file: point, states, solver statistics, health, wall time.
+    point_id
+        The point's identifier, recorded in the attributes.
+    command
+        The command that ran the workflow (default: this process's command line).
+    """
+    started = _time.perf_counter()
+    command = command if command is not None else shlex.join(sys.argv)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as out:
+        out.write(f"point: {point_id}\n")
+        out.write(f"settings: {json.dumps(dict(settings), sort_keys=True)}\n")
+        out.write(f"states: {', '.join(settings['states'])}\n")
+        out.write(f"host: {platform.node()}  pid: {os.getpid()}\n")
+        slurm = os.environ.get("SLURM_JOB_ID")
+        if slurm:
+            out.write(f"SLURM_JOB_ID: {slurm}\n")
+        out.flush()
+        try:
+            ds = simulate_settings(settings)
+        except Exception as exc:
+            out.write(f"FAILED after {_time.perf_counter() - started:.3f} s: {exc!r}\n")
+            raise
+        now = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
+        ds.attrs.update(
+            {
+                "point_id": point_id,
+                "config_hash": settings_hash(settings),
+                "command": command,
+                "qbsd_version": qbsd_version(),
+                "history": f"{now} qbsd.workflow.simulate_point via: {command}",
+            }
+        )
+        with NETCDF_LOCK:
+            write_netcdf(ds, output)
+        stats = json.loads(ds.attrs["solver_stats"])
+        out.write(f"solver: {json.dumps(stats, sort_keys=True)}\n")
+        for name in ("max_trace_error", "min_eigenvalue", "max_hermiticity_error"):
+            values = ", ".join(f"{v:.3g}" for v in ds[name].values)
+            out.write(f"{name}: {values}\n")
+        flags = ds.attrs.get("health_flags", "")
+        out.write(f"health: {'OK' if not flags else 'WARNING ' + flags}\n")
+        out.write(f"output: {output}\n")
+        out.write(f"wall time: {_time.perf_counter() - started:.3f} s\n")
+    return ds
+
+
+# --------------------------------------------------------------------------
+# summaries
+
+
+def label_rows(study: Study, results: str | os.PathLike = "results") -> pd.DataFrame:
+    """Summary rows (``qbsd.summaries.summarize``) of every label and state.
+
+    Each distinct trajectory is read once; its rows are copied to every label
+    it serves, with that label's geometry, J and gamma12.
+    """
+    from .summaries import summarize
+
+    results = Path(results)
+    order = {id(a): k for k, a in enumerate(study.assignments)}
+    frames = []
+    for point_id, assignments in study.labels_of.items():
+        path = results / study.points[point_id].relpath
+        with NETCDF_LOCK, xr.open_dataset(path) as ds:
+            rows = summarize(ds.load())
+        for a in assignments:
+            frame = rows.copy()
+            for key, value in a.label.as_dict().items():
+                frame[key] = value
+            if not a.edges:
+                for column in LINK_COLUMNS:
+                    frame[column] = np.nan
+            frame["_order"] = order[id(a)]
+            frames.append(frame)
+    if not frames:
+        raise ValueError("the study has no labels to summarise")
+    frame = pd.concat(frames, ignore_index=True)
+    frame["_state"] = frame["state"].map({s: k for k, s in enumerate(study.states)})
+    frame = frame.sort_values(["_order", "_state"], kind="stable")
+    return frame.drop(columns=["_order", "_state"]).reset_index(drop=True)
+
+
+def _atomic_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False, na_rep="")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(study: Study, labels_csv: str | os.PathLike, skipped_csv: str | os.PathLike):
+    """``labels.csv`` (label -> trajectory, cell and link maps) and ``skipped.csv``."""
+    columns = ["channel", "n_cells", "geometry", "J", "gamma12"]
+    manifest = pd.DataFrame(
+        study.manifest_rows(),
+        columns=[*columns, "point", "trajectory", "links", "cell_map", "link_map", "paper"],
+    )
+    _atomic_csv(manifest, labels_csv)
+    _atomic_csv(pd.DataFrame(study.skipped_rows(), columns=[*columns, "reason"]), skipped_csv)
+
+
+def write_summaries(
+    study: Study,
+    outputs: Mapping[str, str],
+    results: str | os.PathLike = "results",
+    log: str | os.PathLike | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Write every summary table (CSV and NetCDF), the label manifest and skipped.csv.
+
+    ``outputs`` maps ``<table>_csv`` / ``<table>_nc`` for each of
+    ``half_lives, xi0_scaling, quantumness`` and ``labels``, ``skipped`` to paths.
+    """
+    started = _time.perf_counter()
+    frame = label_rows(study, results)
+    tables = {}
+    for kind in SUMMARY_TABLES:
+        tables[kind] = table(frame, kind)
+        _atomic_csv(tables[kind], outputs[f"{kind}_csv"])
+        ds = to_xarray(tables[kind])
+        ds.attrs = {
+            "title": f"qbsd summary table {kind}: one row per requested label and initial state",
+            "source": "qbsd " + qbsd_version(),
+            "Conventions": "CF-1.10",
+        }
+        with NETCDF_LOCK:
+            write_netcdf(ds, outputs[f"{kind}_nc"])
+    write_manifest(study, outputs["labels"], outputs["skipped"])
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w", encoding="utf-8") as out:
+            out.write(
+                f"{len(study.assignments)} labels x {len(study.states)} states from "
+                f"{len(study.points)} distinct trajectories; {len(study.skipped)} labels "
+                f"skipped as unphysical\n"
+            )
+            for kind, t in tables.items():
+                out.write(f"{kind}: {len(t)} rows -> {outputs[f'{kind}_csv']}\n")
+            out.write(f"wall time: {_time.perf_counter() - started:.3f} s\n")
+    return tables
+
+
+def summary_outputs(results: str = "results") -> dict[str, str]:
+    """The summarise rule's named outputs."""
+    out = {}
+    for kind in SUMMARY_TABLES:
+        out[f"{kind}_csv"] = f"{results}/summary/{kind}.csv"
+        out[f"{kind}_nc"] = f"{results}/summary/{kind}.nc"
+    out["labels"] = f"{results}/summary/labels.csv"
+    out["skipped"] = f"{results}/summary/skipped.csv"
+    return out
+
+
+def summarise(
+    study: Study, trajectories: Sequence[str], outputs: Mapping[str, str], log: str
+) -> dict[str, pd.DataFrame]:
+    """The ``summarise`` rule: check its inputs are the study's trajectories, then write.
+
+    ``trajectories`` is the rule's ``input`` (never a command line); ``outputs``
+    its named outputs (see :func:`summary_outputs`).
+    """
+    outputs = dict(outputs.items()) if hasattr(outputs, "items") else dict(outputs)
+    results = Path(outputs["labels"]).parent.parent
+    expected = {str(results / p.relpath) for p in study.points.values()}
+    given = {str(Path(t)) for t in trajectories}
+    if expected - given:
+        raise ValueError(
+            "summarise: trajectories missing from the rule's input: "
+            + ", ".join(sorted(expected - given)[:5])
+        )
+    return write_summaries(study, outputs, results=results, log=log)

@@ -1,0 +1,344 @@
+"""Config validation: schema defaults, every bad input named, physics checks up front."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qbsd.config import (
+    DEFAULT_CONFIG,
+    SCHEMA_PATH,
+    ConfigError,
+    load_study,
+    main,
+    read_config_file,
+    validate_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+GIB = 2**30
+
+# (id, config, memory limit in bytes or None, texts the one message must contain:
+#  the key, the value and what is allowed)
+BAD_CONFIGS = [
+    ("unknown top-level key", {"gird": {}}, None, ["gird", "unknown key", "did you mean 'grid'"]),
+    (
+        "unknown nested key",
+        {"time": {"tmax": 5.0}},
+        None,
+        ["time.tmax", "unknown key", "t_max, n_points"],
+    ),
+    (
+        "unknown geometry",
+        {"grid": {"geometry": ["linear", "star"]}},
+        None,
+        ["grid.geometry[1]", "'star'", "linear, circular, central, symmetric"],
+    ),
+    (
+        "unknown channel",
+        {"grid": {"channel": ["relaxation", "thermal"]}},
+        None,
+        ["grid.channel[1]", "'thermal'", "relaxation, amplitude_damping, phase_damping"],
+    ),
+    (
+        "unknown state",
+        {"states": ["full", "Quantum"]},
+        None,
+        ["states[1]", "'Quantum'", "full, classical, quantum"],
+    ),
+    ("n_cells below 1", {"grid": {"n_cells": [0, 1]}}, None, ["grid.n_cells[0]", "0", ">= 1"]),
+    (
+        "n_cells not an integer",
+        {"grid": {"n_cells": [1, 2.5]}},
+        None,
+        ["grid.n_cells[1]", "2.5", "an integer"],
+    ),
+    (
+        "n_cells a float with integer value",
+        {"grid": {"n_cells": [2.0]}},
+        None,
+        ["grid.n_cells[0]", "2.0", "an integer"],
+    ),
+    ("t_max zero", {"time": {"t_max": 0.0}}, None, ["time.t_max", "0.0", "> 0"]),
+    ("t_max negative", {"time": {"t_max": -1}}, None, ["time.t_max", "-1", "> 0"]),
+    ("t_max infinite", {"time": {"t_max": float("inf")}}, None, ["time.t_max", "inf", "finite"]),
+    ("n_points below 2", {"time": {"n_points": 1}}, None, ["time.n_points", "1", ">= 2"]),
+    ("rtol zero", {"solver": {"rtol": 0.0}}, None, ["solver.rtol", "0.0", "> 0"]),
+    ("atol negative", {"solver": {"atol": -1.0e-10}}, None, ["solver.atol", "-1e-10", "> 0"]),
+    (
+        "tolerance written as YAML text",
+        {"solver": {"atol": "1e-10"}},
+        None,
+        ["solver.atol", "'1e-10'", "a number", "with a dot"],
+    ),
+    (
+        "unphysical point with unphysical: error",
+        {"grid": {"n_cells": [6], "geometry": ["central"], "gamma12": [0.5]}},
+        None,
+        ["grid.gamma12 = 0.5", "central", "n_cells = 6", "gamma12 <= 0.4472135955", "skip"],
+    ),
+    (
+        "too large for this machine",
+        {"grid": {"n_cells": [2, 9]}},
+        1 * GIB,
+        ["grid.n_cells = 9", "GiB", "allowed here: n_cells <= "],
+    ),
+    ("a text where a list is expected", {"grid": {"J": "2.0"}}, None, ["grid.J", "'2.0'", "list"]),
+    ("an empty list", {"grid": {"gamma12": []}}, None, ["grid.gamma12", "[]", "at least 1"]),
+    (
+        "duplicated values",
+        {"grid": {"geometry": ["linear", "linear"]}},
+        None,
+        ["grid.geometry", "linear", "must not repeat"],
+    ),
+    (
+        "values equal after rounding",
+        {"grid": {"J": [0.3, 0.30000000000000004]}},
+        None,
+        ["grid.J", "0.30000000000000004", "10 significant digits"],
+    ),
+    ("negative gamma12", {"grid": {"gamma12": [-0.1]}}, None, ["grid.gamma12[0]", "-0.1", ">= 0"]),
+    (
+        "unphysical policy unknown",
+        {"unphysical": "ignore"},
+        None,
+        ["unphysical", "'ignore'", "error, skip"],
+    ),
+    (
+        "paper_figures not boolean",
+        {"paper_figures": "yes"},
+        None,
+        ["paper_figures", "true or false"],
+    ),
+    (
+        "paper figures without their states",
+        {"states": ["full"]},
+        None,
+        ["states", "paper_figures", "classical, quantum"],
+    ),
+    (
+        "custom geometry with a self-loop",
+        {"custom_geometries": {"loop": [[0, 1], [1, 1]]}, "grid": {"geometry": ["loop"]}},
+        None,
+        ["custom_geometries.loop", "[1, 1]", "self-loop"],
+    ),
+    (
+        "custom geometry cell out of range",
+        {
+            "custom_geometries": {"tri": {"n_cells": 3, "edges": [[0, 1], [1, 3]]}},
+            "grid": {"geometry": ["tri"], "n_cells": [3]},
+        },
+        None,
+        ["custom_geometries.tri", "cell 3", "0..2"],
+    ),
+    (
+        "custom geometry with a repeated edge",
+        {"custom_geometries": {"pair": [[0, 1], [1, 0]]}, "grid": {"geometry": ["pair"]}},
+        None,
+        ["custom_geometries.pair", "[1, 0]", "repeated"],
+    ),
+    (
+        "custom geometry edge not a pair",
+        {"custom_geometries": {"bad": [[0, 1, 2]]}},
+        None,
+        ["custom_geometries.bad", "[0, 1, 2]", "pair"],
+    ),
+    (
+        "custom geometry named like a built-in one",
+        {"custom_geometries": {"linear": [[0, 1]]}},
+        None,
+        ["custom_geometries.linear", "built-in"],
+    ),
+    (
+        "custom geometry name not usable in paths",
+        {"custom_geometries": {"my-ring": [[0, 1]]}},
+        None,
+        ["custom_geometries", "'my-ring'", "letters, digits and _"],
+    ),
+    (
+        "custom geometry whose N is not in the grid",
+        {
+            "custom_geometries": {"square": [[0, 1], [1, 2], [2, 3], [3, 0]]},
+            "grid": {"geometry": ["square"], "n_cells": [2, 3]},
+        },
+        None,
+        ["grid.geometry[0]", "'square'", "4 cells", "add it to grid.n_cells"],
+    ),
+    ("non-finite J", {"grid": {"J": [float("nan")]}}, None, ["grid.J[0]", "nan", "finite"]),
+    ("config not a mapping", [1, 2], None, ["must be a mapping"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "memory", "texts"),
+    [pytest.param(c, m, t, id=i) for i, c, m, t in BAD_CONFIGS],
+)
+def test_bad_config_is_rejected_with_key_value_and_allowed(config, memory, texts):
+    with pytest.raises(ConfigError) as caught:
+        load_study(copy.deepcopy(config), memory_bytes=memory, sources=["my.yaml"])
+    message = str(caught.value)
+    assert message.startswith("invalid configuration (my.yaml):")
+    for text in texts:
+        assert text in message, f"{text!r} not in:\n{message}"
+
+
+def test_every_problem_is_listed_in_one_message():
+    with pytest.raises(ConfigError) as caught:
+        load_study({"grid": {"n_cells": [0], "channel": ["nope"]}, "time": {"t_max": -1}})
+    assert len(caught.value.problems) == 3
+    assert str(caught.value).count("\n  - ") == 3
+
+
+def test_defaults_fill_an_empty_config():
+    config: dict = {}
+    study = load_study(config)
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert config["grid"] == {
+        k: v["default"] for k, v in schema["properties"]["grid"]["properties"].items()
+    }
+    assert config["unphysical"] == "error"  # the contract's default
+    assert config["paper_figures"] is True
+    assert config["time"] == {"t_max": 10.0, "n_points": 1001}
+    assert len(study.assignments) == 5 * 4 * 3 * 3 * 3  # paper points are on this grid
+
+
+def test_schema_documents_every_key():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert schema["additionalProperties"] is False
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub, f"{path}{key} lacks a description"
+            if "default" not in sub:
+                raise AssertionError(f"{path}{key} lacks a default")
+            if sub.get("type") == "object" and "properties" in sub:
+                assert sub.get("additionalProperties") is False, f"{path}{key} accepts any key"
+                assert set(sub["required"]) == set(sub["properties"])
+                walk(sub, f"{path}{key}.")
+
+    walk(schema, "")
+    # the defaults themselves validate
+    validate_config({})
+
+
+def test_contract_keys_are_accepted():
+    config = {
+        "grid": {
+            "n_cells": [1, 2, 3, 4, 5],
+            "geometry": ["central", "linear", "circular", "symmetric"],
+            "J": [0.0, 1.0, 2.0],
+            "gamma12": [0.0, 0.25, 0.5],
+            "channel": ["relaxation", "amplitude_damping", "phase_damping"],
+        },
+        "states": ["full", "classical", "quantum"],
+        "time": {"t_max": 10.0, "n_points": 1001},
+        "solver": {"rtol": 1.0e-8, "atol": 1.0e-10},
+        "unphysical": "error",
+        "paper_figures": True,
+    }
+    load_study(config)
+
+
+def test_the_default_study_runs_clean():
+    config = read_config_file(DEFAULT_CONFIG)
+    study = load_study(config)
+    assert config["unphysical"] == "skip"
+    # central N = 6 at gamma12 = 0.5 (bound 1/sqrt 5), for every J and channel
+    assert len(study.skipped) == 3 * 3
+    assert {(lab.n_cells, lab.geometry, lab.gamma12) for lab, _ in study.skipped} == {
+        (6, "central", 0.5)
+    }
+    # circular N = 6 at 0.5 sits exactly on its bound: kept
+    assert any(
+        a.label.n_cells == 6 and a.label.geometry == "circular" and a.label.gamma12 == 0.5
+        for a in study.assignments
+    )
+    assert len(study.assignments) == 6 * 4 * 3 * 3 * 3 - 9
+    with pytest.raises(ConfigError, match="central and n_cells = 6"):
+        load_study({**read_config_file(DEFAULT_CONFIG), "unphysical": "error"})
+
+
+def test_yaml_syntax_error_names_the_file(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("grid:\n  n_cells: [1, 2\n  J: [0.0]\n")
+    with pytest.raises(ConfigError) as caught:
+        read_config_file(bad)
+    assert str(bad) in str(caught.value) and "line" in str(caught.value)
+
+
+def test_command_line_check(tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text("grid:\n  n_cells: [1, 2]\npaper_figures: false\n")
+    assert main([str(good)]) == 0
+    assert "config OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid:\n  n_cells: [1, 2\n")
+    assert main([str(bad)]) == 1
+    assert str(bad) in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# through snakemake: the run stops before any job
+
+
+def snakemake(tmp_path: Path, config_text: str, *args: str) -> subprocess.CompletedProcess:
+    (tmp_path / "study.yaml").write_text(config_text)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(tmp_path / "study.yaml"),
+        "--cores",
+        "1",
+        *args,
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+SNAKEMAKE_BAD = [
+    ("grid:\n  geometry: [linear, centrl]\n", ["grid.geometry[1]", "'centrl'", "central"]),
+    ("time:\n  t_max: -2.0\n", ["time.t_max", "-2.0", "> 0"]),
+    (
+        "grid:\n  n_cells: [6]\n  geometry: [central]\n  gamma12: [0.5]\nunphysical: error\n",
+        ["grid.gamma12 = 0.5", "n_cells = 6", "0.4472135955"],
+    ),
+    ("grid:\n  n_cells: [1]\nsolvr: {}\n", ["solvr", "unknown key", "did you mean 'solver'"]),
+]
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(("text", "expected"), SNAKEMAKE_BAD)
+def test_snakemake_stops_before_any_job(tmp_path, text, expected):
+    done = snakemake(tmp_path, text, "-n")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "invalid configuration" in output
+    for piece in expected:
+        assert piece in output, output
+    assert "Job stats" not in output and "rule simulate" not in output
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+@pytest.mark.xfail(
+    strict=True,
+    reason="snakemake reads --configfile before the workflow and reports a YAML syntax "
+    "error without the file name ('Config file is not valid JSON or YAML'); "
+    "`python -m qbsd.config FILE` names it",
+)
+def test_snakemake_yaml_syntax_error_names_the_file(tmp_path):
+    done = snakemake(tmp_path, "grid:\n  n_cells: [1, 2\n", "-n")
+    assert done.returncode != 0
+    assert "study.yaml" in done.stdout + done.stderr

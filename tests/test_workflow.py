@@ -1,0 +1,285 @@
+"""The Snakemake workflow end to end on a tiny study, and qbsd.open_results on its output."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import qbsd
+from qbsd.config import load_study, read_config_file
+from qbsd.reference import HALF_LIVES
+from qbsd.results import ResultsError
+from qbsd.workflow import simulate_settings
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Two channels; N = 1, 2, 3; central, linear, circular and a custom star whose
+# hub is cell 2 (a relabelled 3-cell chain); J in {0, 2}; gamma12 in {0, 0.75}.
+# gamma12 = 0.75 breaks complete positivity on the 3-cell chain (bound
+# 1/sqrt 2 = 0.707) but not on the triangle (bound 1): skipped.
+TINY = """
+grid:
+  n_cells: [1, 2, 3]
+  geometry: [central, linear, circular, star]
+  J: [0.0, 2.0]
+  gamma12: [0.0, 0.75]
+  channel: [relaxation, phase_damping]
+custom_geometries:
+  star: [[2, 0], [2, 1]]
+states: [full, classical, quantum]
+time:
+  t_max: 4.0
+  n_points: 201
+unphysical: skip
+paper_figures: false
+"""
+# Labels per channel: N = 1 and N = 2: 3 geometries x 4 (J, g) = 12 each;
+# N = 3: 4 geometries x 4 = 16; 40 in all, of which (chain: central, linear,
+# star) x (J = 0, 2) at g = 0.75 = 6 are skipped: 34 per channel, 68 in all.
+N_LABELS = 2 * (12 + 12 + 16 - 6)
+N_SKIPPED = 2 * 6
+# Distinct points per channel: N = 1: 1. N = 2: uncoupled + 3 coupled (J, g) = 4.
+# N = 3: uncoupled; chain at (2, 0); triangle at (0, .75), (2, 0), (2, .75) = 5.
+N_POINTS = 2 * (1 + 4 + 5)
+STATES = ["full", "classical", "quantum"]
+CONTRACT_VARIABLES = [
+    "energy",
+    "ergotropy",
+    "efficiency",
+    "coherence",
+    "concurrence",
+    "concurrence_mean",
+    "population",
+]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "tiny.yaml"),
+        *args,
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.fixture(scope="module")
+def study_config(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("study")
+    (workdir / "tiny.yaml").write_text(TINY)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def run(study_config) -> Path:
+    done = snakemake(study_config, "--cores", "2", "summarise")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return study_config
+
+
+@pytest.fixture(scope="module")
+def study(study_config):
+    config = read_config_file(REPO / "config" / "config.yaml")
+    for key, value in read_config_file(study_config / "tiny.yaml").items():
+        config[key] = value
+    return load_study(config)
+
+
+def test_dry_run_has_one_job_per_distinct_point(study_config, study):
+    done = snakemake(study_config, "-n", "--cores", "2", "summarise")
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout + done.stderr)
+    assert counts["simulate"] == N_POINTS == len(study.points)
+    assert counts["summarise"] == 1
+    assert len(study.assignments) == N_LABELS
+
+
+def test_every_trajectory_follows_the_contract_and_equals_simulate(run, study):
+    paths = sorted((run / "results" / "trajectories").rglob("*.nc"))
+    assert len(paths) == N_POINTS
+    assert not list((run / "results").rglob("*.part"))
+    for point in study.points.values():
+        with xr.open_dataset(run / point.path) as ds:
+            for name in ("time", "state", "cell", "link", *CONTRACT_VARIABLES):
+                assert name in ds.variables, (point.id, name)
+            for name in CONTRACT_VARIABLES:
+                assert {"units", "long_name"} <= set(ds[name].attrs), (point.id, name)
+            for name in ("n_cells", "geometry", "J", "gamma12", "channel"):
+                assert name in ds.coords
+            assert int(ds["n_cells"]) == point.n_cells
+            assert str(ds["channel"].values) == point.channel
+            for key in ("config_hash", "command", "qbsd_version", "versions", "settings"):
+                assert ds.attrs[key], key
+            assert ds.attrs["point_id"] == point.id
+            expected = simulate_settings(study.point_settings(point))
+            xr.testing.assert_allclose(ds.load(), expected.load(), rtol=1e-9, atol=1e-12)
+        log = (run / "results" / "logs" / "simulate" / f"{point.id}.log").read_text()
+        for piece in ("point:", "states: full, classical, quantum", "solver:", "wall time:"):
+            assert piece in log
+
+
+def test_summary_tables_have_one_row_per_label_and_state(run):
+    summary = run / "results" / "summary"
+    for kind in ("half_lives", "xi0_scaling", "quantumness"):
+        frame = pd.read_csv(summary / f"{kind}.csv")
+        assert len(frame) == N_LABELS * len(STATES)
+        keys = ["channel", "n_cells", "geometry", "J", "gamma12", "state"]
+        assert list(frame.columns[:6]) == keys
+        assert not frame.duplicated(keys).any()
+        with xr.open_dataset(summary / f"{kind}.nc") as ds:
+            assert ds.sizes["row"] == len(frame)
+    half = pd.read_csv(summary / "half_lives.csv")
+    for column in (
+        "ergotropy_half_life",
+        "energy_half_life",
+        "sudden_death_time",
+        "xi0",
+        "final_ergotropy_fraction",
+        "ergotropy_half_life_censored",
+    ):
+        assert column in half
+    labels = pd.read_csv(summary / "labels.csv")
+    assert len(labels) == N_LABELS
+    assert labels["trajectory"].nunique() == N_POINTS
+    skipped = pd.read_csv(summary / "skipped.csv")
+    assert len(skipped) == N_SKIPPED
+    assert set(skipped["geometry"]) == {"central", "linear", "star"}
+    assert skipped["reason"].str.contains("complete positivity").all()
+
+
+def test_single_cell_half_lives_equal_the_exact_values(run):
+    half = pd.read_csv(run / "results" / "summary" / "half_lives.csv")
+    single = half[half["n_cells"] == 1]
+    assert len(single) == 2 * 3 * 4 * len(STATES)  # every N = 1 label is listed
+    for (channel, state), exact in HALF_LIVES.items():
+        rows = single[(single["channel"] == channel) & (single["state"] == state)]
+        if channel not in ("relaxation", "phase_damping"):
+            continue
+        assert len(rows) == 12
+        if np.isnan(exact):
+            assert rows["ergotropy_half_life"].isna().all()
+            assert rows["ergotropy_half_life_censored"].all()
+        else:
+            np.testing.assert_allclose(rows["ergotropy_half_life"], exact, rtol=1e-6)
+            assert not rows["ergotropy_half_life_censored"].any()
+    text = (run / "results" / "summary" / "half_lives.csv").read_text().splitlines()
+    censored = [
+        line for line in text if line.startswith("phase_damping,1,") and ",classical," in line
+    ]
+    assert censored and all(",," in line for line in censored)  # NaN is an empty cell
+
+
+def test_open_results_is_lazy_and_labelled(run):
+    res = qbsd.open_results(run / "results")
+    for dim in ("channel", "n_cells", "geometry", "J", "gamma12", "state", "time", "cell", "link"):
+        assert dim in res.dims
+    assert list(res["geometry"].values) == ["central", "linear", "circular", "star"]
+    assert res.sizes["cell"] == 3 and res.sizes["link"] == 3
+    assert int(res["requested"].sum()) == N_LABELS
+    for name in CONTRACT_VARIABLES:
+        assert isinstance(res[name].data, da.Array), name
+    assert "ergotropy_half_life" in res and "xi0" in res
+    # an unrequested (skipped) label is NaN and marked
+    skipped = dict(channel="relaxation", n_cells=3, geometry="central", J=2.0, gamma12=0.75)
+    assert not bool(res["requested"].sel(**skipped))
+    assert np.isnan(res["energy"].sel(**skipped).values).all()
+
+
+def test_open_results_maps_shared_points_back(run):
+    res = qbsd.open_results(run / "results")
+    kwargs = {"states": STATES, "t_max": 4.0, "n_points": 201}
+    # the custom star (hub 2) is served by the 3-cell chain (hub 1)
+    star = res.sel(channel="relaxation", n_cells=3, geometry="star", J=2.0, gamma12=0.0)
+    direct = qbsd.simulate(3, [[2, 0], [2, 1]], 2.0, 0.0, "relaxation", **kwargs)
+    np.testing.assert_allclose(star["population"].values, direct["population"].values, atol=1e-9)
+    np.testing.assert_allclose(
+        star["concurrence"].isel(link=slice(0, 2)).values,
+        direct["concurrence"].values,
+        atol=1e-9,
+    )
+    assert np.isnan(star["concurrence"].isel(link=2).values).all()  # padding
+    assert list(res["link_name"].sel(n_cells=3, geometry="star").values) == ["0-2", "1-2", ""]
+    # a one-cell label asking for J = 2 on a circle is the single cell
+    one = res.sel(channel="phase_damping", n_cells=1, geometry="circular", J=2.0, gamma12=0.75)
+    single = qbsd.simulate(1, "linear", 0.0, 0.0, "phase_damping", **kwargs)
+    np.testing.assert_allclose(one["ergotropy"].values, single["ergotropy"].values, atol=1e-12)
+    assert np.isnan(one["population"].isel(cell=slice(1, None)).values).all()
+    # uncoupled: linear N = 3 at J = g = 0 from the all-to-all point, links (0,1), (1,2)
+    free = res.sel(channel="relaxation", n_cells=3, geometry="linear", J=0.0, gamma12=0.0)
+    direct = qbsd.simulate(3, "linear", 0.0, 0.0, "relaxation", **kwargs)
+    np.testing.assert_allclose(
+        free["concurrence"].isel(link=slice(0, 2)).values, direct["concurrence"].values, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        free["concurrence_mean"].values, direct["concurrence_mean"].values, atol=1e-9
+    )
+
+
+def test_nothing_left_to_do_and_changed_parameters_rerun(run):
+    done = snakemake(run, "-n", "--cores", "2", "summarise")
+    assert done.returncode == 0
+    assert "Nothing to be done" in done.stdout + done.stderr
+    changed = run / "changed.yaml"
+    changed.write_text(TINY + "solver:\n  rtol: 1.0e-9\n")
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(run),
+        "--configfile",
+        str(changed),
+        "-n",
+        "--cores",
+        "2",
+        "summarise",
+    ]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert job_counts(again.stdout + again.stderr)["simulate"] == N_POINTS
+
+
+def test_open_results_names_missing_and_damaged_files(run, tmp_path):
+    copy = tmp_path / "results"
+    shutil.copytree(run / "results", copy)
+    target = "trajectories/relaxation/N3/linear/J2_g0.nc"
+    (copy / target).unlink()
+    with pytest.raises(ResultsError) as caught:
+        qbsd.open_results(copy)
+    message = str(caught.value)
+    assert str(copy / target) in message and f"snakemake --cores 2 results/{target}" in message
+    assert "geometry=" in message
+    data = (run / "results" / target).read_bytes()
+    (copy / target).write_bytes(data[: len(data) // 3])
+    with pytest.raises(ResultsError) as caught:
+        qbsd.open_results(copy)
+    assert str(copy / target) in str(caught.value) and "--force" in str(caught.value)
+    (copy / "summary" / "labels.csv").unlink()
+    with pytest.raises(ResultsError, match="labels.csv"):
+        qbsd.open_results(copy)
