@@ -21,13 +21,7 @@ configfile: Path(workflow.basedir, "config", "config.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/summarise.smk"
-
-
-# The figures (workflow/rules/plots.smk) are written separately; they join the
-# workflow as soon as the file exists.
-if Path(workflow.basedir, "workflow", "rules", "plots.smk").exists():
-
-    include: "workflow/rules/plots.smk"
+include: "workflow/rules/plots.smk"
 
 
 rule all:

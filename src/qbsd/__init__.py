@@ -5,9 +5,18 @@ geometry, exchange coupling J, collective dissipation gamma12, three
 dissipative channels; observables U, E, xi, l1 coherence, concurrence.
 """
 
-from .dataset import write_netcdf
+import os as _os
+
+# HDF5 file locking fails on many network file systems (NFS, Lustre) where
+# clusters keep results; trajectory files are written atomically (temporary
+# file, then rename), so readers never need it. Set before netCDF4 loads HDF5;
+# a value the user exported wins.
+_os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+
+from .dataset import write_netcdf  # noqa: E402
 from .geometry import Geometry, canonical_geometry
 from .model import CHANNELS, Point, UnphysicalPointError
+from .results import open_results
 from .simulate import simulate, time_grid
 from .states import SINGLE_CELL_STATES
 from .summaries import summarize
@@ -19,6 +28,7 @@ __all__ = [
     "SINGLE_CELL_STATES",
     "UnphysicalPointError",
     "canonical_geometry",
+    "open_results",
     "simulate",
     "summarize",
     "time_grid",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from importlib import metadata
 from pathlib import Path
 
@@ -42,6 +43,12 @@ HEALTH = {
 HEALTH_LIMITS = {"max_trace_error": 1e-8, "min_eigenvalue": -1e-8, "max_hermiticity_error": 1e-8}
 
 ENCODING = {"zlib": True, "complevel": 4}
+
+#: HDF5 (under netCDF4) is not thread-safe and xarray's own locks do not cover
+#: a whole ``to_netcdf``: jobs that run as threads of one snakemake process
+#: (profiles/default sets ``force-use-threads``) crash it when two of them
+#: touch NetCDF files at once. Every eager read and write here holds this lock.
+NETCDF_LOCK = threading.RLock()
 
 
 def library_versions() -> dict[str, str]:
@@ -182,12 +189,20 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         for name, var in ds.data_vars.items()
         if var.dtype.kind in "fiu" and var.ndim > 0
     }
+    # a unique name per writer: concurrent jobs never share a temporary file
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        with NETCDF_LOCK:
+            ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
+    """Load a whole NetCDF file into memory (thread-safe; the file is closed after)."""
+    with NETCDF_LOCK, xr.open_dataset(path, engine="netcdf4") as ds:
+        return ds.load()

@@ -38,6 +38,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
 from . import style
+from .dataset import read_netcdf
 
 Datasets = xr.Dataset | Mapping[object, xr.Dataset] | Iterable[xr.Dataset]
 Stem = str | os.PathLike | None
@@ -1318,8 +1319,7 @@ def label_datasets(
         path = results / row.trajectory
         if path.resolve() not in given:
             raise ValueError(f"{path} (label point {row.point}) is not among the inputs")
-        with xr.open_dataset(path) as ds:
-            ds = ds.load()
+        ds = read_netcdf(path)
         datasets.append(
             ds.assign_coords(
                 n_cells=int(row.n_cells),

@@ -1,7 +1,7 @@
 """The functions the Snakemake rules call: one simulation job, the summaries, resources.
 
 Rules stay thin: ``workflow/rules/simulate.smk`` calls :func:`simulate_point`
-from a ``run:`` block and ``workflow/scripts/summarise.py`` calls
+from a ``run:`` block and ``workflow/rules/summarise.smk`` calls
 :func:`write_summaries`. Everything here is plain Python and unit-tested.
 """
 
@@ -15,7 +15,6 @@ import platform
 import shlex
 import sys
 import tempfile
-import threading
 import time as _time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .dataset import library_versions, write_netcdf
+from .dataset import library_versions, read_netcdf, write_netcdf
 from .geometry import NAMED_GEOMETRIES, Geometry
 from .points import Study
 from .simulate import memory_estimate, simulate
@@ -35,12 +34,6 @@ from .summaries import table, to_xarray
 GROUP_MAX_CELLS = 4
 GROUP_NAME = "simulate_small"
 
-#: HDF5 (under netCDF4) is not thread-safe, and xarray's own locks do not
-#: cover a whole ``to_netcdf``: two jobs writing different files at once in
-#: threads of one snakemake process (profiles/default sets
-#: ``force-use-threads``) crash it. Every NetCDF write or read done by a job
-#: in the snakemake process holds this lock.
-NETCDF_LOCK = threading.RLock()
 
 SUMMARY_TABLES = ("half_lives", "xi0_scaling", "quantumness")
 
@@ -170,8 +163,7 @@ def simulate_point(
                 "history": f"{now} qbsd.workflow.simulate_point via: {command}",
             }
         )
-        with NETCDF_LOCK:
-            write_netcdf(ds, output)
+        write_netcdf(ds, output)
         stats = json.loads(ds.attrs["solver_stats"])
         out.write(f"solver: {json.dumps(stats, sort_keys=True)}\n")
         for name in ("max_trace_error", "min_eigenvalue", "max_hermiticity_error"):
@@ -201,8 +193,7 @@ def label_rows(study: Study, results: str | os.PathLike = "results") -> pd.DataF
     frames = []
     for point_id, assignments in study.labels_of.items():
         path = results / study.points[point_id].relpath
-        with NETCDF_LOCK, xr.open_dataset(path) as ds:
-            rows = summarize(ds.load())
+        rows = summarize(read_netcdf(path))
         for a in assignments:
             frame = rows.copy()
             for key, value in a.label.as_dict().items():
@@ -267,8 +258,7 @@ def write_summaries(
             "source": "qbsd " + qbsd_version(),
             "Conventions": "CF-1.10",
         }
-        with NETCDF_LOCK:
-            write_netcdf(ds, outputs[f"{kind}_nc"])
+        write_netcdf(ds, outputs[f"{kind}_nc"])
     write_manifest(study, outputs["labels"], outputs["skipped"])
     if log is not None:
         Path(log).parent.mkdir(parents=True, exist_ok=True)

@@ -39,13 +39,10 @@ def point_constraint(name):
 
 
 def get_final_output(wildcards):
-    """Targets of the default target (all) - the summary tables, the label manifest, skipped.csv and,
-    once workflow/rules/plots.smk defines a collector rule named `figures`, its inputs.
+    """Targets of the default target (all): the summary tables, the label manifest,
+    skipped.csv and every figure (the inputs of the collector rule `figures`).
     """
-    targets = list(SUMMARY.values())
-    if rules.has("figures"):
-        targets += list(rules.figures.input)
-    return targets
+    return list(SUMMARY.values()) + list(rules.figures.input)
 
 
 def get_trajectories():
