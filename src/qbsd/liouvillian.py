@@ -7,12 +7,16 @@ column-stacking convention.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import qutip
 import scipy.sparse as sp
 
 from .model import Point
 from .operators import SM, SZ, bare_hamiltonian, interaction_hamiltonian, local
+
+if TYPE_CHECKING:  # qutip costs ~0.6 s to import; only the conversions need it
+    import qutip
 
 
 def hamiltonian(point: Point, omega0: float = 0.0) -> sp.csr_matrix:
@@ -34,6 +38,86 @@ def dissipator_terms(point: Point) -> list[tuple[np.ndarray, list[sp.csr_matrix]
     return terms
 
 
+def effective_hamiltonian(point: Point, omega0: float = 0.0) -> sp.csr_matrix:
+    """``G = H - (i/2) sum_nm K_nm X_m^dag X_n`` summed over the channel's terms (d x d)."""
+    d = 2**point.n_cells
+    g = sp.csr_matrix((d, d), dtype=complex)
+    g = g + hamiltonian(point, omega0)
+    for kossakowski, ops in dissipator_terms(point):
+        rows, cols = np.nonzero(kossakowski)
+        for a, b in zip(rows, cols, strict=True):
+            g = g - 0.5j * kossakowski[a, b] * (ops[b].conj().T @ ops[a])
+    g = g.tocsr()
+    g.sum_duplicates()
+    return g
+
+
+def _row_gather(m: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(owner, position)``: for every stored entry of the given rows, its row's index in
+    ``rows`` and its position in ``m.data``."""
+    start = m.indptr[rows]
+    count = m.indptr[rows + 1] - start
+    owner = np.repeat(np.arange(len(rows)), count)
+    first = np.repeat(np.cumsum(count) - count, count)
+    position = np.repeat(start, count) + (np.arange(int(count.sum())) - first)
+    return owner, position
+
+
+def _single_entry_rows(op: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Column and value of the one stored entry of each row (-1 where the row is empty)."""
+    coo = sp.coo_matrix(op)
+    keep = coo.data != 0
+    coo = sp.coo_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=op.shape)
+    d = op.shape[0]
+    if len(np.unique(coo.row)) != coo.nnz:
+        raise ValueError("jump operators must have at most one entry per row")
+    col = np.full(d, -1, dtype=np.int64)
+    val = np.zeros(d, dtype=complex)
+    col[coo.row] = coo.col
+    val[coo.row] = coo.data
+    return col, val
+
+
+def liouvillian_rows(
+    point: Point, rows: np.ndarray, omega0: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The given rows of the Liouvillian as COO triplets ``(row, col, value)``.
+
+    ``row`` indexes ``rows`` (not the full space); duplicates are to be summed.
+    The same terms as ``liouvillian`` (which is this over every row), built
+    directly from the effective Hamiltonian G and the single-entry rows of the
+    jump operators, without forming the d^2 x d^2 matrix:
+
+    ``-i (G kron I - I kron conj(G)) + sum_nm K_nm X_n kron conj(X_m)``.
+    """
+    d = 2**point.n_cells
+    rows = np.asarray(rows, dtype=np.int64)
+    ket, bra = np.divmod(rows, d)
+    g = effective_hamiltonian(point, omega0)
+    r, c, v = [], [], []
+    # -i G rho: entry (i, j) <- G[i, i'] rho[i', j]
+    owner, pos = _row_gather(g, ket)
+    r.append(owner)
+    c.append(g.indices[pos].astype(np.int64) * d + bra[owner])
+    v.append(-1j * g.data[pos])
+    # +i rho G^dag: entry (i, j) <- rho[i, j'] conj(G[j, j'])
+    owner, pos = _row_gather(g, bra)
+    r.append(owner)
+    c.append(ket[owner] * d + g.indices[pos].astype(np.int64))
+    v.append(1j * np.conj(g.data[pos]))
+    # K_nm X_n rho X_m^dag: entry (i, j) <- X_n[i, i'] conj(X_m[j, j']) rho[i', j']
+    for kossakowski, ops in dissipator_terms(point):
+        maps = [_single_entry_rows(op) for op in ops]
+        for a, b in zip(*np.nonzero(kossakowski), strict=True):
+            col_a, val_a = maps[a]
+            col_b, val_b = maps[b]
+            hit = np.flatnonzero((col_a[ket] >= 0) & (col_b[bra] >= 0))
+            r.append(hit)
+            c.append(col_a[ket[hit]] * d + col_b[bra[hit]])
+            v.append(kossakowski[a, b] * val_a[ket[hit]] * np.conj(val_b[bra[hit]]))
+    return np.concatenate(r), np.concatenate(c), np.concatenate(v)
+
+
 def liouvillian(point: Point, omega0: float = 0.0) -> sp.csr_matrix:
     """Sparse Liouvillian L (d^2 x d^2, row-major vectorisation) of ``point``.
 
@@ -42,21 +126,10 @@ def liouvillian(point: Point, omega0: float = 0.0) -> sp.csr_matrix:
     so a zero eigenvalue of K (a point on the complete-positivity bound) needs
     no square root.
     """
-    d = 2**point.n_cells
-    eye = sp.identity(d, format="csr")
-    h = hamiltonian(point, omega0)
-    g = sp.csr_matrix((d, d), dtype=complex)  # G = H + (-i/2) sum K_nm X_m^dag X_n
-    g = g + h
-    jumps = sp.csr_matrix((d * d, d * d), dtype=complex)
-    for kossakowski, ops in dissipator_terms(point):
-        rows, cols = np.nonzero(kossakowski)
-        for a, b in zip(rows, cols, strict=True):
-            k_ab = kossakowski[a, b]
-            g = g - 0.5j * k_ab * (ops[b].conj().T @ ops[a])
-            jumps = jumps + k_ab * sp.kron(ops[a], ops[b].conj(), format="csr")
-    # -i (G rho - rho G^dag) with G non-Hermitian: -i (G kron I - I kron conj(G))
-    coherent = -1j * (sp.kron(g, eye, format="csr") - sp.kron(eye, g.conj(), format="csr"))
-    lv = (coherent + jumps).tocsr()
+    d2 = 4**point.n_cells
+    r, c, v = liouvillian_rows(point, np.arange(d2), omega0)
+    lv = sp.csr_matrix((v, (r, c)), shape=(d2, d2))
+    lv.sum_duplicates()
     lv.eliminate_zeros()
     lv.sort_indices()
     return lv
@@ -69,6 +142,8 @@ def _transpose_permutation(d: int) -> np.ndarray:
 
 def to_qutip(lv: sp.spmatrix, n_cells: int) -> qutip.Qobj:
     """Row-major sparse Liouvillian as a QuTiP superoperator (column stacking)."""
+    import qutip
+
     perm = _transpose_permutation(2**n_cells)
     col = sp.csr_matrix(lv)[perm][:, perm]
     dims = [[[2] * n_cells, [2] * n_cells], [[2] * n_cells, [2] * n_cells]]
@@ -77,6 +152,8 @@ def to_qutip(lv: sp.spmatrix, n_cells: int) -> qutip.Qobj:
 
 def qutip_operators(point: Point, omega0: float = 0.0) -> tuple[qutip.Qobj, list[qutip.Qobj]]:
     """H and collapse operators from diagonalising K (the textbook route, for checks)."""
+    import qutip
+
     n = point.n_cells
     dims = [[2] * n, [2] * n]
     h = qutip.Qobj(hamiltonian(point, omega0).toarray(), dims=dims)

@@ -6,7 +6,14 @@ Every function takes ``rho`` of shape ``(B, d, d)`` (a chunk of B time points,
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import ctypes
+import os
 import string
+import threading
+import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -18,7 +25,8 @@ _SY_SY = np.kron(np.array([[0, -1j], [1j, 0]]), np.array([[0, -1j], [1j, 0]]))
 
 def spectrum(rho: np.ndarray) -> np.ndarray:
     """Eigenvalues of each (Hermitian) rho, ascending, shape (B, d)."""
-    return np.linalg.eigvalsh(rho)
+    with blas_threads.limit(1):
+        return eigvalsh_batched(np.asarray(rho))
 
 
 def ergotropy_from_spectrum(
@@ -113,3 +121,322 @@ class Observer:
             "hermiticity_error": hermiticity,
         }
         return result
+
+
+# ---- threads ------------------------------------------------------------------
+# Batched eigvalsh runs in a few Python threads, each with a single-threaded
+# BLAS: OpenBLAS's own threads spin and collapse on a shared or loaded machine
+# (measured 10x slower at d = 256 with 2 BLAS threads and one busy core), and
+# splitting the batch is as fast when the cores are free.
+
+
+def worker_count() -> int:
+    """Threads for the observables: the CPUs this process may run on (QBSD_THREADS caps it)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        cpus = os.cpu_count() or 1
+    cap = os.environ.get("QBSD_THREADS", "")
+    if cap.isdigit() and int(cap) > 0:
+        cpus = min(cpus, int(cap))
+    return max(1, cpus)
+
+
+class _BlasThreads:
+    """Get/set the thread count of the OpenBLAS libraries loaded in this process."""
+
+    _SETTERS = (
+        ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+        ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+        ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+        ("openblas_set_num_threads", "openblas_get_num_threads"),
+    )
+
+    def __init__(self):
+        self._libraries = None
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: list[int] = []
+
+    def _load(self):
+        if self._libraries is not None:
+            return self._libraries
+        found = []
+        try:
+            with open("/proc/self/maps") as maps:
+                paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+        except OSError:  # pragma: no cover - non-Linux
+            paths = set()
+        for path in sorted(paths):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:  # pragma: no cover
+                continue
+            for setter, getter in self._SETTERS:
+                if hasattr(lib, setter) and hasattr(lib, getter):
+                    found.append((getattr(lib, setter), getattr(lib, getter)))
+                    break
+        self._libraries = found
+        return found
+
+    @contextlib.contextmanager
+    def limit(self, n: int = 1):
+        """Run the block with ``n`` BLAS threads, then restore the previous counts.
+
+        Re-entrant and shared between threads: the first entry saves and sets,
+        the last exit restores.
+        """
+        with self._lock:
+            libraries = self._load()
+            if self._depth == 0:
+                self._saved = [get() for _, get in libraries]
+                for set_, _ in libraries:
+                    set_(n)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    for (set_, _), count in zip(libraries, self._saved, strict=True):
+                        set_(count)
+
+
+blas_threads = _BlasThreads()
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(
+            max_workers=worker_count(), thread_name_prefix="qbsd-eig"
+        )
+    return _POOL
+
+
+def eigvalsh_batched(matrices: np.ndarray, uplo: str = "L") -> np.ndarray:
+    """``numpy.linalg.eigvalsh`` of a stack (K, m, m), split over worker threads.
+
+    Each thread runs single-threaded LAPACK (``blas_threads.limit(1)`` must be
+    active in the caller); the result is identical to one batched call.
+    """
+    return eigvalsh_many([matrices], uplo)[0]
+
+
+def eigvalsh_many(stacks: list[np.ndarray], uplo: str = "L") -> list[np.ndarray]:
+    """``eigvalsh`` of several stacks (K_i, m_i, m_i) as one pool of balanced tasks."""
+    workers = worker_count()
+    work = sum(a.shape[0] * a.shape[-1] ** 3 for a in stacks)
+    if workers == 1 or work < 2e6:
+        return [np.linalg.eigvalsh(a, UPLO=uplo) for a in stacks]
+    target = work / (4 * workers)  # a few tasks per worker evens out the load
+    tasks = []
+    for i, a in enumerate(stacks):
+        k, m = a.shape[0], a.shape[-1]
+        parts = int(min(k, max(1, round(k * m**3 / target))))
+        for p in np.array_split(np.arange(k), parts):
+            if len(p):
+                tasks.append((i, _pool().submit(np.linalg.eigvalsh, a[p[0] : p[-1] + 1], uplo)))
+    results: list[list[np.ndarray]] = [[] for _ in stacks]
+    for i, future in tasks:
+        results[i].append(future.result())
+    return [np.concatenate(r) for r in results]
+
+
+# ---- observables from symmetry-reduced coordinates ------------------------------
+
+
+class LazyObservables(Mapping):
+    """Observables of a chunk, computed group by group on first access.
+
+    Iterating (``items()``) computes everything; the event finder's single
+    lookups (``observe(...)["energy"]``) compute only what they need.
+    """
+
+    def __init__(self, groups: dict[str, str], compute):
+        self._groups = groups
+        self._compute = compute
+        self._values: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._values:
+            if key not in self._groups:
+                raise KeyError(key)
+            self._values.update(self._compute(self._groups[key]))
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._groups)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+
+class SectorObserver:
+    """Every stored observable from symmetry-reduced coordinates (``symmetry.SectorBasis``).
+
+    The same quantities as ``Observer`` on the expanded density matrices: linear
+    maps for the diagonal, the l1 sum and the two-cell states, and the spectrum
+    from the symmetry blocks of ``symmetry.SpectralBlocks`` (the ``diagonal``
+    structure when the chunk has no ``q != 0`` content).
+    """
+
+    _GROUPS = {
+        "energy": "basic",
+        "ergotropy": "spectrum",
+        "coherence": "basic",
+        "population": "basic",
+        "concurrence": "concurrence",
+        "trace_error": "basic",
+        "min_eigenvalue": "spectrum",
+        "hermiticity_error": "basic",
+        "concurrence_mean": "concurrence",
+    }
+
+    def __init__(self, geometry: Geometry, basis, blocks):
+        self.geometry = geometry
+        self.n_cells = geometry.n_cells
+        self.basis = basis
+        self.blocks = blocks
+        self.levels = np.sort(excitations(self.n_cells))
+        diagonal = np.unique(basis.diagonal_orbits())
+        self._trace = (diagonal, basis.size[diagonal].astype(float))
+        own, partner = basis.transpose_partner()
+        pair = own <= partner  # each transposed pair once
+        self._own, self._partner = own[pair], partner[pair]
+        self._q0_end = q0 = basis.q_slices[0].stop
+        population = basis.population_map()
+        coherence = basis.coherence_weights()
+        two_cell = basis.two_cell_map(geometry.edges) if geometry.edges else None
+        # linear maps on all coordinates, and on the q = 0 ones (states without
+        # q != 0 content: full, classical), keyed by ``q0_only``
+        self._maps = {
+            False: (population, coherence, two_cell),
+            True: (
+                population[:, :q0],
+                coherence[:q0],
+                None if two_cell is None else (two_cell[0][:, :q0].tocsr(),) + two_cell[1:],
+            ),
+        }
+        self._diagonal_groups = None
+        self._buffers: dict[tuple[int, ...], np.ndarray] = {}
+        self.seconds: dict[str, float] = {}  # compute time per group of observables
+        self.on_compute = None  # called with ``seconds`` after each computation
+
+    def __call__(self, c: np.ndarray) -> LazyObservables:
+        c = np.asarray(c)
+        cache: dict = {}
+
+        def coordinates():
+            """(c^T, q0_only): the transposed chunk, cut to q = 0 if nothing else is stored."""
+            if "ct" not in cache:
+                ct = np.ascontiguousarray(c.T)
+                q0_only = not ct[self._q0_end :].any()
+                cache["ct"] = (ct[: self._q0_end] if q0_only else ct, q0_only)
+            return cache["ct"]
+
+        def compute(group: str) -> dict[str, np.ndarray]:
+            tick = time.perf_counter()
+            ct, q0_only = coordinates()
+            if group == "basic":
+                values = self._basic(ct, q0_only)
+            elif group == "spectrum":
+                values = self._spectrum(ct, q0_only)
+            else:
+                values = self._concurrence(ct, q0_only)
+            self.seconds[group] = self.seconds.get(group, 0.0) + time.perf_counter() - tick
+            if self.on_compute is not None:
+                self.on_compute(self.seconds)
+            return values
+
+        return LazyObservables(self._GROUPS, compute)
+
+    def _basic(self, ct, q0_only) -> dict[str, np.ndarray]:
+        population_map, coherence_weights, _ = self._maps[q0_only]
+        population = np.real(population_map @ ct).T
+        orbits, weights = self._trace
+        trace = weights @ np.real(ct[orbits])
+        d = self.basis.dim
+        b = ct.shape[1]
+        coherence = coherence_weights @ np.abs(ct) / (d - 1) if d > 1 else np.zeros(b)
+        if len(self._own):
+            hermiticity = np.abs(ct[self._own] - np.conj(ct[self._partner])).max(axis=0)
+        else:  # pragma: no cover - q = 0 always has orbits
+            hermiticity = np.zeros(b)
+        return {
+            "energy": population.sum(axis=-1),
+            "coherence": coherence,
+            "population": population,
+            "trace_error": np.abs(trace - 1.0),
+            "hermiticity_error": hermiticity,
+        }
+
+    def _groups(self, q0_only: bool):
+        """``(group, entry_map)`` pairs of the spectral block structure for the chunk."""
+        if not q0_only:
+            return [(g, g.entry_map) for g in self.blocks.groups("general")]
+        if self._diagonal_groups is None:
+            q0 = self._q0_end
+            self._diagonal_groups = [
+                (g, g.entry_map[:, :q0].tocsr()) for g in self.blocks.groups("diagonal")
+            ]
+        return self._diagonal_groups
+
+    def _buffer(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A reused work array (fresh large arrays cost page faults on every chunk)."""
+        if shape not in self._buffers:
+            if len(self._buffers) > 8:
+                self._buffers.clear()
+            self._buffers[shape] = np.zeros(shape, dtype=complex)
+        return self._buffers[shape]
+
+    def spectrum(self, c: np.ndarray) -> np.ndarray:
+        """Eigenvalues of each expanded rho of the chunk ``c`` (B, n_orbits), ascending."""
+        ct = np.ascontiguousarray(np.asarray(c).T)
+        q0_only = not ct[self._q0_end :].any()
+        return self._eigenvalues(ct[: self._q0_end] if q0_only else ct, q0_only)
+
+    def _eigenvalues(self, ct, q0_only) -> np.ndarray:
+        b = ct.shape[1]
+        groups = self._groups(q0_only)
+        stacks = []
+        for group, entry_map in groups:
+            m, count = group.size, group.count
+            values = entry_map @ ct  # (count * m(m+1)/2, B)
+            # only the lower triangle is set: eigvalsh(UPLO="L") never reads the rest
+            mats = self._buffer((b, count, m, m))
+            values = values.reshape(count, -1, b).transpose(2, 0, 1)
+            mats[:, :, group.rows, group.cols] = values
+            stacks.append(mats.reshape(b * count, m, m))
+        with blas_threads.limit(1):
+            spectra = eigvalsh_many(stacks)
+        parts = []
+        for (group, _), ev in zip(groups, spectra, strict=True):
+            ev = ev.reshape(b, group.count, group.size)
+            parts.append(np.repeat(ev, group.multiplicity, axis=1).reshape(b, -1))
+        return np.sort(np.concatenate(parts, axis=1), axis=1)
+
+    def _spectrum(self, ct, q0_only) -> dict[str, np.ndarray]:
+        eigenvalues = self._eigenvalues(ct, q0_only)
+        energy = np.real(self._maps[q0_only][0] @ ct).sum(axis=0)
+        return {
+            "ergotropy": ergotropy_from_spectrum(energy, eigenvalues, self.levels),
+            "min_eigenvalue": eigenvalues[:, 0],
+        }
+
+    def _concurrence(self, ct, q0_only) -> dict[str, np.ndarray]:
+        b = ct.shape[1]
+        edges = self.geometry.edges
+        two_cell = self._maps[q0_only][2]
+        if two_cell is None:
+            return {"concurrence": np.zeros((b, 0)), "concurrence_mean": np.zeros(b)}
+        m, xs, ys = two_cell
+        values = (m @ ct).reshape(len(edges), len(xs), b).transpose(2, 0, 1)
+        rho2 = np.zeros((b, len(edges), 4, 4), dtype=complex)
+        rho2[:, :, ys, xs] = np.conj(values)
+        rho2[:, :, xs, ys] = values
+        with blas_threads.limit(1):
+            conc = concurrence(rho2)
+        return {"concurrence": conc, "concurrence_mean": conc.mean(axis=1)}

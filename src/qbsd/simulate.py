@@ -14,6 +14,8 @@ from .dataset import build_dataset
 from .events import EventTracker
 from .geometry import Geometry
 from .model import Point
+from .permutational import memory_estimate as permutational_memory_estimate
+from .permutational import selects_permutational
 from .solvers import METHODS, choose_method, chunk_length, make_solver
 from .states import check_states
 
@@ -41,13 +43,21 @@ def check_tolerances(rtol, atol) -> None:
             raise ValueError(f"{key} must be a positive number, got {value!r}")
 
 
-def memory_estimate(n_cells: int, n_states: int = 3, method: str = "auto") -> int:
+def memory_estimate(
+    n_cells: int, n_states: int = 3, method: str = "auto", *, geometry: str | None = None
+) -> int:
     """Peak memory (bytes) ``simulate`` needs for one point on the full space.
 
     The sparse Liouvillian (about (3 + N) nonzeros per row of 4^N rows at 16 B
     plus indices, twice while building), the integrator's work vectors and one
-    chunk of stored states with its eigenvalue workspace.
+    chunk of stored states with its eigenvalue workspace. Points that go to the
+    permutation-invariant backend (method ``piqs``, or ``auto`` with the named
+    ``geometry`` ``symmetric`` above ``FULL_SPACE_MAX_CELLS``) use its estimate.
     """
+    # --- permutation-invariant backend (issue 8)
+    if selects_permutational(n_cells, method, geometry):
+        return permutational_memory_estimate(n_cells, n_states)
+    # --- end permutation-invariant backend
     d2 = 4**n_cells
     method = choose_method(n_cells, method)
     liouvillian = 2 * (n_cells * n_cells / 2 + n_cells + 3) * d2 * 24
@@ -66,11 +76,20 @@ def available_memory() -> int:
         return 8 * 2**30
 
 
-def check_memory(n_cells: int, n_states: int, method: str = "auto") -> None:
-    need, have = memory_estimate(n_cells, n_states, method), available_memory()
+def check_memory(
+    n_cells: int, n_states: int, method: str = "auto", *, geometry: str | None = None
+) -> None:
+    need = memory_estimate(n_cells, n_states, method, geometry=geometry)
+    have = available_memory()
     if need > have:
+        # --- permutation-invariant backend (issue 8): name the solver that needs it
+        where = (
+            "permutation-invariant (piqs)"
+            if selects_permutational(n_cells, method, geometry)
+            else "full density-matrix"
+        )
         raise ValueError(
-            f"n_cells={n_cells} needs about {need / 2**30:.1f} GiB on the full density-matrix "
+            f"n_cells={n_cells} needs about {need / 2**30:.1f} GiB on the {where} "
             f"solver but this machine has {have / 2**30:.1f} GiB; use fewer cells"
         )
 
@@ -110,8 +129,10 @@ def simulate(
     rtol, atol
         Integrator tolerances.
     method
-        ``auto`` (exact propagator for N <= 4, QuTiP bdf above), ``expm``,
-        ``bdf`` or ``adams``.
+        One of ``solvers.METHODS``. ``auto`` picks the default backend, and the
+        permutation-invariant Dicke-basis solver for ``symmetric`` above
+        ``permutational.FULL_SPACE_MAX_CELLS`` cells; ``piqs`` forces that solver
+        (permutation-invariant points only).
     omega0
         Cell frequency; 0 (default) simulates in the rotating frame.
 
@@ -128,7 +149,7 @@ def simulate(
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     point = Point(Geometry.make(geometry, n_cells), J, gamma12, channel)
-    check_memory(point.n_cells, len(states), method)
+    check_memory(point.n_cells, len(states), method, geometry=point.geometry.name)
     times = time_grid(t_max, n_points)
 
     solver = make_solver(point, method=method, rtol=rtol, atol=atol, omega0=omega0)
