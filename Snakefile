@@ -6,16 +6,28 @@
 #
 # The config is validated (JSON schema + physics checks) in common.smk by
 # qbsd.config.load_study, before any job exists.
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
+from qbsd.config import ConfigError, read_config_file
+
 min_version("9.0")
 
-
 # The default study, found next to this Snakefile (also with --directory DIR);
-# --configfile FILE is merged on top of it.
-configfile: Path(workflow.basedir, "config", "config.yaml")
+# --configfile FILE is merged on top of it. Read it once here first: a YAML
+# syntax error then names the file and line (snakemake's own message names
+# neither). A --configfile is read by snakemake before this file runs.
+DEFAULT_CONFIG = Path(workflow.basedir, "config", "config.yaml")
+if DEFAULT_CONFIG.exists():
+    try:
+        read_config_file(DEFAULT_CONFIG)
+    except ConfigError as error:
+        sys.exit(str(error))
+
+
+configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"

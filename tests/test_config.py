@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,19 @@ GIB = 2**30
 #  the key, the value and what is allowed)
 BAD_CONFIGS = [
     ("unknown top-level key", {"gird": {}}, None, ["gird", "unknown key", "did you mean 'grid'"]),
+    (
+        "unknown top-level key (typo)",
+        {"grdi": {"n_cells": [1, 2]}},
+        None,
+        ["grdi", "unknown key", "did you mean 'grid'"],
+    ),
+    (
+        "unknown grid key (typo)",
+        {"grid": {"n_cels": [1]}},
+        None,
+        ["grid.n_cels", "unknown key", "did you mean 'n_cells'"],
+    ),
+    ("unknown key under solver", {"solvr": {}}, None, ["solvr", "did you mean 'solver'"]),
     (
         "unknown nested key",
         {"time": {"tmax": 5.0}},
@@ -65,11 +79,37 @@ BAD_CONFIGS = [
         None,
         ["grid.n_cells[0]", "2.0", "an integer"],
     ),
+    (
+        "n_cells a boolean",
+        {"grid": {"n_cells": [True]}},
+        None,
+        ["grid.n_cells[0]", "True", "an integer"],
+    ),
+    (
+        "n_points a float",
+        {"time": {"n_points": 101.0}},
+        None,
+        ["time.n_points", "101.0", "an integer"],
+    ),
+    (
+        "unknown geometry (typo)",
+        {"grid": {"geometry": ["linear", "centrl"]}},
+        None,
+        ["grid.geometry[1]", "'centrl'", "did you mean 'central'"],
+    ),
+    (
+        "unknown solver method",
+        {"solver": {"method": "rk4"}},
+        None,
+        ["solver.method", "'rk4'", "auto, expm, bdf, adams"],
+    ),
     ("t_max zero", {"time": {"t_max": 0.0}}, None, ["time.t_max", "0.0", "> 0"]),
     ("t_max negative", {"time": {"t_max": -1}}, None, ["time.t_max", "-1", "> 0"]),
     ("t_max infinite", {"time": {"t_max": float("inf")}}, None, ["time.t_max", "inf", "finite"]),
     ("n_points below 2", {"time": {"n_points": 1}}, None, ["time.n_points", "1", ">= 2"]),
+    ("n_points zero", {"time": {"n_points": 0}}, None, ["time.n_points", "0", ">= 2"]),
     ("rtol zero", {"solver": {"rtol": 0.0}}, None, ["solver.rtol", "0.0", "> 0"]),
+    ("rtol negative", {"solver": {"rtol": -1e-6}}, None, ["solver.rtol", "-1e-06", "> 0"]),
     ("atol negative", {"solver": {"atol": -1.0e-10}}, None, ["solver.atol", "-1e-10", "> 0"]),
     (
         "tolerance written as YAML text",
@@ -79,7 +119,10 @@ BAD_CONFIGS = [
     ),
     (
         "unphysical point with unphysical: error",
-        {"grid": {"n_cells": [6], "geometry": ["central"], "gamma12": [0.5]}},
+        {
+            "grid": {"n_cells": [6], "geometry": ["central"], "gamma12": [0.5]},
+            "unphysical": "error",
+        },
         None,
         ["grid.gamma12 = 0.5", "central", "n_cells = 6", "gamma12 <= 0.4472135955", "skip"],
     ),
@@ -89,13 +132,44 @@ BAD_CONFIGS = [
         1 * GIB,
         ["grid.n_cells = 9", "GiB", "allowed here: n_cells <= "],
     ),
+    (
+        "too large for this machine's own memory",
+        {"grid": {"n_cells": [2, 20], "geometry": ["linear"]}},
+        None,
+        ["grid.n_cells = 20", "GiB", "this machine has", "allowed here: n_cells <= "],
+    ),
     ("a text where a list is expected", {"grid": {"J": "2.0"}}, None, ["grid.J", "'2.0'", "list"]),
+    (
+        "a text where a list of integers is expected",
+        {"grid": {"n_cells": "3"}},
+        None,
+        ["grid.n_cells", "'3'", "must be a list"],
+    ),
+    (
+        "a text inside a list of numbers",
+        {"grid": {"J": ["a", 1.0]}},
+        None,
+        ["grid.J[0]", "'a'", "a number"],
+    ),
     ("an empty list", {"grid": {"gamma12": []}}, None, ["grid.gamma12", "[]", "at least 1"]),
+    ("an empty list of states", {"states": []}, None, ["states", "[]", "at least 1"]),
     (
         "duplicated values",
         {"grid": {"geometry": ["linear", "linear"]}},
         None,
         ["grid.geometry", "linear", "must not repeat"],
+    ),
+    (
+        "duplicated numbers",
+        {"grid": {"J": [1.0, 2.0, 1.0]}},
+        None,
+        ["grid.J", "[1.0, 2.0, 1.0]", "must not repeat", "1.0 given twice"],
+    ),
+    (
+        "duplicated integers",
+        {"grid": {"n_cells": [2, 3, 2]}},
+        None,
+        ["grid.n_cells", "must not repeat", "2 given twice"],
     ),
     (
         "values equal after rounding",
@@ -126,7 +200,7 @@ BAD_CONFIGS = [
         "custom geometry with a self-loop",
         {"custom_geometries": {"loop": [[0, 1], [1, 1]]}, "grid": {"geometry": ["loop"]}},
         None,
-        ["custom_geometries.loop", "[1, 1]", "self-loop"],
+        ["custom_geometries.loop", "[1, 1]", "self-loop", "allowed: links [n, m]"],
     ),
     (
         "custom geometry cell out of range",
@@ -135,13 +209,19 @@ BAD_CONFIGS = [
             "grid": {"geometry": ["tri"], "n_cells": [3]},
         },
         None,
-        ["custom_geometries.tri", "cell 3", "0..2"],
+        ["custom_geometries.tri", "[1, 3]", "cell 3", "0..2"],
+    ),
+    (
+        "custom geometry with a negative cell index",
+        {"custom_geometries": {"tri": [[0, 1], [1, -1]]}, "grid": {"geometry": ["tri"]}},
+        None,
+        ["custom_geometries.tri[1][1]", "-1", ">= 0"],
     ),
     (
         "custom geometry with a repeated edge",
         {"custom_geometries": {"pair": [[0, 1], [1, 0]]}, "grid": {"geometry": ["pair"]}},
         None,
-        ["custom_geometries.pair", "[1, 0]", "repeated"],
+        ["custom_geometries.pair", "[1, 0]", "repeated", "each link listed once"],
     ),
     (
         "custom geometry edge not a pair",
@@ -307,36 +387,73 @@ def snakemake(tmp_path: Path, config_text: str, *args: str) -> subprocess.Comple
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
-SNAKEMAKE_BAD = [
-    ("grid:\n  geometry: [linear, centrl]\n", ["grid.geometry[1]", "'centrl'", "central"]),
-    ("time:\n  t_max: -2.0\n", ["time.t_max", "-2.0", "> 0"]),
-    (
-        "grid:\n  n_cells: [6]\n  geometry: [central]\n  gamma12: [0.5]\nunphysical: error\n",
-        ["grid.gamma12 = 0.5", "n_cells = 6", "0.4472135955"],
-    ),
-    ("grid:\n  n_cells: [1]\nsolvr: {}\n", ["solvr", "unknown key", "did you mean 'solver'"]),
+# A representative subset of BAD_CONFIGS through `snakemake -n` (each call
+# costs a few seconds): on top of config/config.yaml, exactly as a user's
+# --configfile. Every class runs through load_study above; these prove the
+# workflow calls it before any job and exits non-zero with the same message.
+SNAKEMAKE_ROWS = [
+    "unknown top-level key (typo)",
+    "a text where a list is expected",
+    "n_points a float",
+    "custom geometry with a self-loop",
+    "too large for this machine's own memory",
+    "unphysical point with unphysical: error",
 ]
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize(("text", "expected"), SNAKEMAKE_BAD)
-def test_snakemake_stops_before_any_job(tmp_path, text, expected):
-    done = snakemake(tmp_path, text, "-n")
+@pytest.mark.parametrize(
+    ("config", "texts"),
+    [pytest.param(c, t, id=i) for i, c, m, t in BAD_CONFIGS if i in SNAKEMAKE_ROWS],
+)
+def test_snakemake_stops_before_any_job(tmp_path, config, texts):
+    done = snakemake(tmp_path, yaml.safe_dump(config), "-n")
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "invalid configuration" in output
-    for piece in expected:
-        assert piece in output, output
+    for text in texts:
+        assert text in output, f"{text!r} not in:\n{output}"
     assert "Job stats" not in output and "rule simulate" not in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_subset_covers_the_rows():
+    assert set(SNAKEMAKE_ROWS) <= {row[0] for row in BAD_CONFIGS}
+
+
+@pytest.mark.workflow
+def test_yaml_syntax_error_in_the_default_config_names_the_file(tmp_path):
+    """config/config.yaml is read by the Snakefile's `configfile:`: checked first, named."""
+    for name in ("Snakefile", "workflow", "config", "profiles"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    default = tmp_path / "config" / "config.yaml"
+    default.write_text("grid:\n  n_cells: [1, 2\n  J: [0.0]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert str(default) in output and "not valid YAML at line" in output, output
+    assert "Job stats" not in output
     assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.workflow
 @pytest.mark.xfail(
     strict=True,
-    reason="snakemake reads --configfile before the workflow and reports a YAML syntax "
-    "error without the file name ('Config file is not valid JSON or YAML'); "
-    "`python -m qbsd.config FILE` names it",
+    reason="upstream limitation: snakemake 9 parses --configfile (snakemake/common/"
+    "configfile.py) before the Snakefile runs and reports a YAML syntax error without the "
+    "file name ('Config file is not valid JSON or YAML'); `python -m qbsd.config FILE` "
+    "names it",
 )
 def test_snakemake_yaml_syntax_error_names_the_file(tmp_path):
     done = snakemake(tmp_path, "grid:\n  n_cells: [1, 2\n", "-n")

@@ -330,7 +330,10 @@ def custom_geometries(config: Mapping) -> tuple[dict[str, Geometry], list[str]]:
         try:
             result[name] = Geometry.make(edges, n_cells)
         except ValueError as exc:
-            problems.append(f"{key} = {_show(spec)}: {exc}")
+            problems.append(
+                f"{key} = {_show(spec)}: {exc}; allowed: links [n, m] between two distinct "
+                f"cells in 0..{n_cells - 1}, each link listed once"
+            )
     return result, problems
 
 
@@ -356,21 +359,39 @@ def _check_geometry_names(config, custom: Mapping[str, Geometry], bad_custom) ->
     return problems
 
 
-def _check_memory(config, n_values: Iterable[int], memory_bytes: int | None) -> list[str]:
+def _check_memory(
+    config, points: Iterable[tuple[int, str | None]], memory_bytes: int | None
+) -> list[str]:
+    """One problem per N whose largest simulation (over its geometries) exceeds the memory.
+
+    ``points`` holds (n_cells, geometry name) of every distinct simulation: the
+    solver, and so the memory, can depend on the geometry (the
+    permutation-invariant backend for ``symmetric``).
+    """
     have = available_memory() if memory_bytes is None else memory_bytes
     n_states = len(config["states"])
     method = config["solver"]["method"]
+    need: dict[int, tuple[int, str | None]] = {}
+    for n, geometry in set(points):
+        bytes_ = memory_estimate(n, n_states, method, geometry=geometry)
+        if n not in need or bytes_ > need[n][0]:
+            need[n] = (bytes_, geometry)
     problems = []
-    for n in sorted(set(n_values)):
-        need = memory_estimate(n, n_states, method)
-        if need <= have:
+    for n in sorted(need):
+        bytes_, geometry = need[n]
+        if bytes_ <= have:
             continue
         largest = max(
-            (m for m in range(1, n) if memory_estimate(m, n_states, method) <= have), default=0
+            (
+                m
+                for m in range(1, n)
+                if memory_estimate(m, n_states, method, geometry=geometry) <= have
+            ),
+            default=0,
         )
         problems.append(
-            f"grid.n_cells = {n}: one simulation at n_cells={n} needs about "
-            f"{need / 2**30:.1f} GiB ({n_states} states, solver method "
+            f"grid.n_cells = {n}: one simulation at n_cells={n} ({geometry} geometry) needs "
+            f"about {bytes_ / 2**30:.1f} GiB ({n_states} states, solver method "
             f"{choose_method(n, method)}) but this machine has {have / 2**30:.1f} GiB; "
             f"allowed here: n_cells <= {largest}"
         )
@@ -443,7 +464,9 @@ def load_study(
                 f"lambda_min(A) = {geometry.lambda_min:.6g}); remove the value or set "
                 "unphysical: skip (skipped points are listed in results/summary/skipped.csv)"
             )
-    problems += _check_memory(config, (a.label.n_cells for a in assignments), memory_bytes)
+    problems += _check_memory(
+        config, ((a.point.n_cells, a.point.geometry.name) for a in assignments), memory_bytes
+    )
     if problems:
         raise ConfigError(_dedupe(problems), sources)
     return Study(assignments, skipped if config["unphysical"] == "skip" else [], config)

@@ -6,6 +6,7 @@ and ``long_name`` on every variable, provenance in the global attributes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,7 +43,9 @@ HEALTH = {
 # Thresholds of the numerical-health flags (issue: nothing silently wrong).
 HEALTH_LIMITS = {"max_trace_error": 1e-8, "min_eigenvalue": -1e-8, "max_hermiticity_error": 1e-8}
 
-ENCODING = {"zlib": True, "complevel": 4}
+#: zlib compression, and a Fletcher-32 checksum per chunk (HDF5 filter): a
+#: corrupted chunk fails to read instead of returning wrong numbers.
+ENCODING = {"zlib": True, "complevel": 4, "fletcher32": True}
 
 #: HDF5 (under netCDF4) is not thread-safe and xarray's own locks do not cover
 #: a whole ``to_netcdf``: jobs that run as threads of one snakemake process
@@ -180,15 +183,70 @@ def _exceeds(name: str, values: np.ndarray, limit: float) -> bool:
     return bool(np.nanmax(values) > limit)
 
 
+#: Global attribute holding :func:`content_checksum` of the rest of the file.
+CHECKSUM_ATTR = "checksum"
+
+
+class DamagedFileError(OSError):
+    """A NetCDF file whose content no longer matches the checksum it was written with."""
+
+
+def _plain(value):
+    if isinstance(value, str):
+        return value
+    return np.atleast_1d(np.asarray(value)).ravel().tolist()
+
+
+def content_checksum(ds: xr.Dataset) -> str:
+    """``sha256:<hex>`` of every variable (name, dims, values, attributes) and the global
+    attributes but :data:`CHECKSUM_ATTR`, as they read back from a NetCDF file.
+
+    Catches what HDF5 does not: a damaged chunk index reads back as fill values,
+    a damaged attribute as other text, without any error.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(map(str, ds.variables)):
+        values = np.asarray(ds.variables[name].values)
+        if values.size == 0:  # an empty text coordinate reads back as float
+            data, kind = b"", "empty"
+        elif values.dtype.kind in "fiub":
+            if values.dtype.kind == "f":
+                values = np.where(np.isnan(values), np.nan, values)
+            data = np.ascontiguousarray(values).tobytes()
+            kind = values.dtype.str
+        else:  # text: object, str or bytes, as NetCDF characters come back
+            data = "\x1f".join(map(str, values.ravel())).encode()
+            kind = "text"
+        attrs = {k: _plain(v) for k, v in ds.variables[name].attrs.items()}
+        digest.update(repr((name, ds.variables[name].dims, values.shape, kind)).encode())
+        digest.update(data)
+        digest.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+    attrs = {k: _plain(v) for k, v in ds.attrs.items() if k != CHECKSUM_ATTR}
+    digest.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+    return "sha256:" + digest.hexdigest()
+
+
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` compressed and atomically: a unique temporary file, then rename."""
+    """Write ``ds`` compressed and atomically: a unique temporary file, then rename.
+
+    Records :func:`content_checksum` as the ``checksum`` attribute (also in
+    ``ds.attrs``); :func:`read_netcdf` checks it.
+    """
     path = Path(path)
+    ds.attrs[CHECKSUM_ATTR] = content_checksum(ds)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {
         name: dict(ENCODING)
-        for name, var in ds.data_vars.items()
+        for name, var in ds.variables.items()
         if var.dtype.kind in "fiu" and var.ndim > 0
     }
+    # Text as fixed-width characters, not HDF5 variable-length strings: with
+    # those, reopening a file that another handle holds open crashes
+    # netCDF-C/HDF5 (Unidata/netcdf4-python#1444, pydata/xarray#8289), which
+    # a second qbsd.open_results of the same sweep would do. Reads back as str.
+    encoding.update(
+        {name: {"dtype": "S1"} for name, var in ds.variables.items() if var.dtype.kind in "OUS"}
+    )
     # a unique name per writer: concurrent jobs never share a temporary file
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -203,6 +261,17 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
-    """Load a whole NetCDF file into memory (thread-safe; the file is closed after)."""
+    """Load a whole NetCDF file into memory (thread-safe; the file is closed after).
+
+    Raises :class:`DamagedFileError` when the file has a ``checksum`` attribute
+    and its content no longer matches it.
+    """
     with NETCDF_LOCK, xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()
+        loaded = ds.load()
+    recorded = loaded.attrs.get(CHECKSUM_ATTR)
+    if recorded is not None and content_checksum(loaded) != recorded:
+        raise DamagedFileError(
+            f"{path}: the content does not match the checksum it was written with "
+            "(the file is damaged)"
+        )
+    return loaded

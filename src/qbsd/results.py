@@ -19,7 +19,15 @@ added alongside as variables over ``channel, n_cells, geometry, J, gamma12,
 state``. Nothing is read from the trajectories until it is computed.
 
 A missing or unreadable file raises an error that names it and the command
-that regenerates it; nothing is silently left NaN.
+that regenerates it; nothing is silently left NaN. The check happens in
+``open_results`` itself, not later when a lazy value is computed: every
+trajectory's header is opened and (``verify=True``, the default) every
+variable is decoded once, one file at a time, with nothing kept in memory.
+Trajectories are written with a Fletcher-32 checksum per chunk
+(``qbsd.dataset.ENCODING``) and a checksum of their whole content (attribute
+``checksum``, checked by ``qbsd.dataset.read_netcdf``), so overwritten bytes
+fail this read instead of returning wrong numbers; a truncated file fails to
+open. A summary table that lacks a requested label is reported the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .dataset import read_netcdf
 from .events import EVENTS
 from .summaries import POINT_COLUMNS
 
@@ -92,7 +101,9 @@ def _read_manifest(root: Path) -> pd.DataFrame:
     return manifest
 
 
-def _open_trajectory(root: Path, relpath: str, manifest: pd.DataFrame) -> xr.Dataset:
+def _open_trajectory(
+    root: Path, relpath: str, manifest: pd.DataFrame, verify: bool = True
+) -> xr.Dataset:
     path = root / relpath
     served = manifest[manifest["trajectory"] == relpath]
     example = served.iloc[0]
@@ -106,6 +117,8 @@ def _open_trajectory(root: Path, relpath: str, manifest: pd.DataFrame) -> xr.Dat
             f"{path} is missing ({who}); regenerate it: " + _regenerate(root, relpath, False)
         )
     try:
+        if verify:  # decode every chunk now (checksums), one file at a time, keep nothing
+            read_netcdf(path).close()
         ds = xr.open_dataset(path, engine="netcdf4", chunks={}, drop_variables=UNUSED)
     except Exception as exc:
         raise ResultsError(
@@ -119,6 +132,14 @@ def _open_trajectory(root: Path, relpath: str, manifest: pd.DataFrame) -> xr.Dat
         raise ResultsError(
             f"{path} lacks the variables {lacking}; regenerate it: "
             + _regenerate(root, relpath, True)
+        )
+    recorded = str(ds.attrs.get("point_id", ""))
+    expected = str(example["point"]) if "point" in served else ""
+    if recorded and expected and recorded != expected:
+        ds.close()
+        raise ResultsError(
+            f"{path} holds the point {recorded}, not {expected} as the manifest says (a file "
+            "copied or moved by hand?); regenerate it: " + _regenerate(root, relpath, True)
         )
     return ds
 
@@ -143,7 +164,9 @@ def _nan_block(shape: tuple[int, ...], dtype=float):
     return da.full(shape, np.nan, dtype=dtype, chunks=shape)
 
 
-def open_results(path: str | os.PathLike = "results", summaries: bool = True) -> xr.Dataset:
+def open_results(
+    path: str | os.PathLike = "results", summaries: bool = True, verify: bool = True
+) -> xr.Dataset:
     """The whole sweep under ``path`` as one labelled, lazily loaded dataset.
 
     Parameters
@@ -153,6 +176,11 @@ def open_results(path: str | os.PathLike = "results", summaries: bool = True) ->
     summaries
         Also add the summary tables' columns (``ergotropy_half_life``, ``xi0``,
         ``concurrence_mean_peak``, ...) as variables over the label axes and ``state``.
+    verify
+        Decode every trajectory once now (one file at a time, nothing kept), so a
+        damaged file is reported here rather than when a value is computed.
+        ``False`` only opens the headers (faster; a damaged chunk then fails at
+        compute time).
 
     Returns
     -------
@@ -170,7 +198,14 @@ def open_results(path: str | os.PathLike = "results", summaries: bool = True) ->
     manifest = _read_manifest(root)
     if manifest.empty:
         raise ResultsError(f"{root / 'summary' / 'labels.csv'} lists no labels")
-    files = {rel: _open_trajectory(root, rel, manifest) for rel in manifest["trajectory"].unique()}
+    files: dict[str, xr.Dataset] = {}
+    try:
+        for rel in manifest["trajectory"].unique():
+            files[rel] = _open_trajectory(root, rel, manifest, verify)
+    except ResultsError:
+        for ds in files.values():
+            ds.close()
+        raise
 
     first_rel, first = next(iter(files.items()))
     times = first["time"].values
@@ -293,7 +328,7 @@ def open_results(path: str | os.PathLike = "results", summaries: bool = True) ->
     ):
         result[name].attrs.update(attrs)
     if summaries:
-        result = result.merge(_summary_variables(root, axes, states), join="left")
+        result = result.merge(_summary_variables(root, axes, states, manifest), join="left")
     result.attrs = {
         "title": "qbsd sweep: every requested label on the grid's axes",
         "source": first.attrs.get("source", "qbsd"),
@@ -304,17 +339,41 @@ def open_results(path: str | os.PathLike = "results", summaries: bool = True) ->
     return result
 
 
-def _summary_variables(root: Path, axes: dict, states: list[str]) -> xr.Dataset:
+def _summary_variables(
+    root: Path, axes: dict, states: list[str], manifest: pd.DataFrame
+) -> xr.Dataset:
+    wanted = pd.MultiIndex.from_tuples(
+        [
+            (*row, state)
+            for row in manifest[list(LABEL_DIMS)].itertuples(index=False, name=None)
+            for state in states
+        ],
+        names=list(POINT_COLUMNS),
+    )
     frames = []
     for kind in SUMMARY_TABLES:
         path = root / "summary" / f"{kind}.csv"
+        rel = f"summary/{kind}.csv"
         if not path.exists():
             raise ResultsError(
-                f"{path} not found; regenerate it: "
-                + _regenerate(root, f"summary/{kind}.csv", False)
+                f"{path} not found; regenerate it: " + _regenerate(root, rel, False)
             )
-        frame = pd.read_csv(path, dtype={"channel": str, "geometry": str, "state": str})
-        frames.append(frame.set_index(list(POINT_COLUMNS)))
+        try:
+            frame = pd.read_csv(path, dtype={"channel": str, "geometry": str, "state": str})
+            frame = frame.set_index(list(POINT_COLUMNS))
+        except Exception as exc:
+            raise ResultsError(
+                f"{path} cannot be read ({type(exc).__name__}: {exc}); regenerate it: "
+                + _regenerate(root, rel, True)
+            ) from exc
+        missing = wanted.difference(frame.index)
+        if len(missing):
+            raise ResultsError(
+                f"{path} lacks {len(missing)} row(s) of requested labels, e.g. "
+                f"{dict(zip(POINT_COLUMNS, missing[0], strict=True))} (a table from an "
+                "earlier config?); regenerate it: " + _regenerate(root, rel, True)
+            )
+        frames.append(frame)
     table = frames[0]
     for frame in frames[1:]:
         table = table.join(

@@ -25,7 +25,7 @@ HALF_LIFE_COLUMNS = [
     "energy_half_life_censored",
     "health_ok",
 ]
-XI0_COLUMNS = ["xi0", "ergotropy0", "energy0", "dead_energy_per_cell"]
+XI0_COLUMNS = ["xi0", "ergotropy0", "energy0", "dead_energy_per_cell", "health_ok"]
 QUANTUMNESS_COLUMNS = [
     "coherence_half_life",
     "coherence_half_life_censored",
@@ -33,6 +33,7 @@ QUANTUMNESS_COLUMNS = [
     "concurrence_mean_peak_time",
     "entanglement_birth_time",
     "entanglement_death_time",
+    "health_ok",
 ]
 
 COLUMN_UNITS = {

@@ -7,6 +7,7 @@ from a ``run:`` block and ``workflow/rules/summarise.smk`` calls
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .dataset import library_versions, read_netcdf, write_netcdf
+from .dataset import HEALTH_LIMITS, library_versions, read_netcdf, write_netcdf
 from .geometry import NAMED_GEOMETRIES, Geometry
 from .points import Study
 from .simulate import memory_estimate, simulate
@@ -61,6 +62,38 @@ def qbsd_version() -> str:
     return library_versions()["qbsd"]
 
 
+#: Modules whose code decides a trajectory's numbers (not plots or workflow glue).
+PHYSICS_MODULES = (
+    "dataset",
+    "events",
+    "geometry",
+    "liouvillian",
+    "model",
+    "observables",
+    "operators",
+    "permutational",
+    "simulate",
+    "solvers",
+    "states",
+    "symmetry",
+)
+
+
+def code_version() -> str:
+    """qbsd version plus a digest of the physics sources (a rerun trigger).
+
+    Editing any module that computes trajectories reruns every point, even
+    without a version bump; figures and workflow glue do not count.
+    """
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for name in PHYSICS_MODULES:
+        path = package / f"{name}.py"
+        if path.exists():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return f"{qbsd_version()}+{digest.hexdigest()[:12]}"
+
+
 def memory_mb(n_cells: int, n_states: int, method: str = "auto", attempt: int = 1) -> int:
     """``mem_mb`` of a simulation job (MB = 10^6 bytes), growing with the retry attempt."""
     return math.ceil(memory_estimate(n_cells, n_states, method) / 1e6) * max(1, attempt)
@@ -83,6 +116,43 @@ def runtime_minutes(
 def group(n_cells: int) -> str | None:
     """The job group of a simulation: small points are batched on a cluster."""
     return GROUP_NAME if n_cells <= GROUP_MAX_CELLS else None
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (``.<name>.*.part``) a killed writer left next to ``path``.
+
+    :func:`qbsd.dataset.write_netcdf` and the CSV writer here write to a unique
+    ``.<name>.<random>.part`` sibling and rename it over ``path``; a SIGKILL
+    between the two leaves the ``.part`` behind. The job that (re)makes
+    ``path`` calls this first, so a resumed run (``--rerun-incomplete``) leaves
+    no partial file. Only the job owning ``path`` may call it: Snakemake runs
+    one job per output, and its directory lock keeps a second run out.
+    """
+    path = Path(path)
+    removed = []
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
+def health_warning(ds: xr.Dataset, what: str) -> str | None:
+    """A one-line warning when a trajectory's numerical-health flags tripped, else None."""
+    flags = [f for f in str(ds.attrs.get("health_flags", "")).split(",") if f]
+    if not flags:
+        return None
+    parts = []
+    for name in flags:
+        values = ", ".join(
+            f"{state}={value:.3g}"
+            for state, value in zip(ds["state"].values, ds[name].values, strict=True)
+        )
+        parts.append(f"{name} ({values}; limit {HEALTH_LIMITS[name]:g})")
+    return (
+        f"WARNING: numerical health of {what}: {'; '.join(parts)}. Tighten solver.rtol/atol "
+        "or change solver.method; the summary tables mark these rows health_ok = False."
+    )
 
 
 # --------------------------------------------------------------------------
@@ -158,19 +228,24 @@ def simulate_point(
             {
                 "point_id": point_id,
                 "config_hash": settings_hash(settings),
+                "point_settings": json.dumps(dict(settings), sort_keys=True),
                 "command": command,
                 "qbsd_version": qbsd_version(),
                 "history": f"{now} qbsd.workflow.simulate_point via: {command}",
             }
         )
+        for stale in remove_stale_temporaries(output):
+            out.write(f"removed a temporary file left by an interrupted run: {stale}\n")
         write_netcdf(ds, output)
         stats = json.loads(ds.attrs["solver_stats"])
         out.write(f"solver: {json.dumps(stats, sort_keys=True)}\n")
         for name in ("max_trace_error", "min_eigenvalue", "max_hermiticity_error"):
             values = ", ".join(f"{v:.3g}" for v in ds[name].values)
             out.write(f"{name}: {values}\n")
-        flags = ds.attrs.get("health_flags", "")
-        out.write(f"health: {'OK' if not flags else 'WARNING ' + flags}\n")
+        warning = health_warning(ds, f"point {point_id or output}")
+        out.write(f"health: {'OK' if warning is None else warning}\n")
+        if warning is not None:
+            print(warning, file=sys.stderr, flush=True)
         out.write(f"output: {output}\n")
         out.write(f"wall time: {_time.perf_counter() - started:.3f} s\n")
     return ds
@@ -214,6 +289,7 @@ def label_rows(study: Study, results: str | os.PathLike = "results") -> pd.DataF
 def _atomic_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
@@ -240,14 +316,28 @@ def write_summaries(
     outputs: Mapping[str, str],
     results: str | os.PathLike = "results",
     log: str | os.PathLike | None = None,
+    command: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Write every summary table (CSV and NetCDF), the label manifest and skipped.csv.
 
     ``outputs`` maps ``<table>_csv`` / ``<table>_nc`` for each of
     ``half_lives, xi0_scaling, quantumness`` and ``labels``, ``skipped`` to paths.
+    Every table carries ``health_ok`` per row; rows that fail it are counted in
+    the log and on stderr. The NetCDF tables carry the study's config, its
+    hash, the library versions and ``command`` (default: this process's).
     """
     started = _time.perf_counter()
+    command = command if command is not None else shlex.join(sys.argv)
     frame = label_rows(study, results)
+    now = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
+    provenance = {
+        "config_hash": settings_hash(study.config),
+        "config": json.dumps(study.config, sort_keys=True, default=str),
+        "versions": json.dumps(library_versions(), sort_keys=True),
+        "qbsd_version": qbsd_version(),
+        "command": command,
+        "history": f"{now} qbsd.workflow.write_summaries via: {command}",
+    }
     tables = {}
     for kind in SUMMARY_TABLES:
         tables[kind] = table(frame, kind)
@@ -257,9 +347,23 @@ def write_summaries(
             "title": f"qbsd summary table {kind}: one row per requested label and initial state",
             "source": "qbsd " + qbsd_version(),
             "Conventions": "CF-1.10",
+            **provenance,
         }
+        remove_stale_temporaries(outputs[f"{kind}_nc"])
         write_netcdf(ds, outputs[f"{kind}_nc"])
     write_manifest(study, outputs["labels"], outputs["skipped"])
+    unhealthy = frame[~frame["health_ok"].astype(bool)]
+    warning = None
+    if len(unhealthy):
+        shown = ", ".join(
+            f"{r.channel}/N{r.n_cells}/{r.geometry}/J{r.J:g}_g{r.gamma12:g} {r.state}"
+            for r in unhealthy.head(5).itertuples()
+        )
+        warning = (
+            f"WARNING: {len(unhealthy)} of {len(frame)} summary rows failed the numerical-health "
+            f"checks (health_ok = False), e.g. {shown}; see the simulate logs"
+        )
+        print(warning, file=sys.stderr, flush=True)
     if log is not None:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w", encoding="utf-8") as out:
@@ -270,6 +374,7 @@ def write_summaries(
             )
             for kind, t in tables.items():
                 out.write(f"{kind}: {len(t)} rows -> {outputs[f'{kind}_csv']}\n")
+            out.write(f"health: {'OK' if warning is None else warning}\n")
             out.write(f"wall time: {_time.perf_counter() - started:.3f} s\n")
     return tables
 

@@ -2,6 +2,12 @@
 # `run:` calls one function; with `force-use-threads` (profiles/default) the
 # job runs in a thread of the snakemake process: no interpreter start-up,
 # Snakefile parsing or qutip import per job.
+#
+# The trajectory is written atomically (unique .<name>.*.part file, then a
+# rename); a job first deletes the .part files an interrupted run left next to
+# its output, so `snakemake --rerun-incomplete` after a kill leaves none. Its
+# params (every setting of the point, the qbsd version and a digest of the
+# physics sources) are rerun triggers: editing the physics reruns the points.
 
 
 rule simulate:
@@ -24,7 +30,7 @@ rule simulate:
     params:
         settings=point_settings,
         point_id=point_identifier,
-        qbsd_version=qbsd_workflow.qbsd_version(),
+        code_version=qbsd_workflow.code_version(),
     run:
         qbsd_workflow.simulate_point(
             params.settings, output[0], log[0], point_id=params.point_id
