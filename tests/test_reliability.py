@@ -417,8 +417,13 @@ def _energy_chunk(path: Path, tmp: Path) -> int:
     """
     ds = read_netcdf(path)
     write_netcdf(ds, path)
-    write_netcdf(ds.assign(energy=ds["energy"] * 1.7 + 0.3), tmp)
-    a, b = path.read_bytes(), tmp.read_bytes()
+    a = path.read_bytes()
+    # compressed sizes differ now and then by a byte: take a variant of equal size
+    for scale in (1.7, 1.3, 2.1, 0.9, 1.1, 3.3, 0.7, 1.9, 2.7, 1.05):
+        write_netcdf(ds.assign(energy=ds["energy"] * scale + 0.3), tmp)
+        b = tmp.read_bytes()
+        if len(a) == len(b):
+            break
     assert len(a) == len(b)
     differ = np.flatnonzero(np.frombuffer(a, np.uint8) != np.frombuffer(b, np.uint8))
     breaks = np.flatnonzero(np.diff(differ) > 8)
