@@ -21,6 +21,7 @@ from qbsd.config import (
     read_config_file,
     validate_config,
 )
+from qbsd.points import Label
 
 REPO = Path(__file__).resolve().parents[1]
 GIB = 2**30
@@ -252,6 +253,88 @@ BAD_CONFIGS = [
     ),
     ("non-finite J", {"grid": {"J": [float("nan")]}}, None, ["grid.J[0]", "nan", "finite"]),
     ("config not a mapping", [1, 2], None, ["must be a mapping"]),
+    # the large-N symmetric battery (issue 8): every problem names a large_n key
+    (
+        "large_n not a mapping",
+        {"large_n": "yes"},
+        None,
+        ["large_n", "'yes'", "a mapping", "null"],
+    ),
+    ("large_n true", {"large_n": True}, None, ["large_n = True", "a mapping", "null"]),
+    (
+        "large_n unknown key",
+        {"large_n": {"geometry": ["linear"]}},
+        None,
+        ["large_n.geometry", "unknown key", "n_cells, J, gamma12, channel"],
+    ),
+    (
+        "large_n unknown key (typo)",
+        {"large_n": {"n_cels": [10]}},
+        None,
+        ["large_n.n_cels", "unknown key", "did you mean 'n_cells'"],
+    ),
+    (
+        "large_n n_cells below 1",
+        {"large_n": {"n_cells": [10, 0]}},
+        None,
+        ["large_n.n_cells[1]", ">= 1"],
+    ),
+    (
+        "large_n n_cells above the solver's limit",
+        {"large_n": {"n_cells": [1001]}},
+        None,
+        ["large_n.n_cells[0]", "1001", "<= 1000"],
+    ),
+    (
+        "large_n n_cells not an integer",
+        {"large_n": {"n_cells": [20.0]}},
+        None,
+        ["large_n.n_cells[0]", "20.0", "an integer"],
+    ),
+    ("large_n empty list", {"large_n": {"J": []}}, None, ["large_n.J", "[]", "at least 1"]),
+    (
+        "large_n unknown channel",
+        {"large_n": {"channel": ["thermal"]}},
+        None,
+        ["large_n.channel[0]", "'thermal'", "relaxation, amplitude_damping, phase_damping"],
+    ),
+    (
+        "large_n negative gamma12",
+        {"large_n": {"gamma12": [-0.5]}},
+        None,
+        ["large_n.gamma12[0]", "-0.5", ">= 0"],
+    ),
+    ("large_n non-finite J", {"large_n": {"J": [float("inf")]}}, None, ["large_n.J[0]", "inf"]),
+    (
+        "large_n values equal after rounding",
+        {"large_n": {"gamma12": [0.3, 0.30000000000000004]}},
+        None,
+        ["large_n.gamma12", "10 significant digits"],
+    ),
+    (
+        "large_n gamma12 beyond the complete graph's bound",
+        {"large_n": {"n_cells": [10, 20], "gamma12": [0.5, 1.5]}, "unphysical": "error"},
+        None,
+        [
+            "large_n.gamma12 = 1.5",
+            "symmetric",
+            "n_cells = 10, 20",
+            "allowed gamma12 <= 1 ",
+            "unphysical: skip",
+        ],
+    ),
+    (
+        "large_n too large for this machine (permutation-invariant estimate)",
+        {"large_n": {"n_cells": [50, 300]}},
+        2 * GIB,
+        ["large_n.n_cells = 300", "piqs", "GiB", "allowed here: n_cells <= "],
+    ),
+    (
+        "large_n on the full-space solver",
+        {"large_n": {"n_cells": [20]}, "solver": {"method": "bdf"}},
+        None,
+        ["large_n.n_cells = 20", "bdf", "solver.method: auto", "permutation-invariant"],
+    ),
 ]
 
 
@@ -285,7 +368,9 @@ def test_defaults_fill_an_empty_config():
     assert config["unphysical"] == "error"  # the contract's default
     assert config["paper_figures"] is True
     assert config["time"] == {"t_max": 10.0, "n_points": 1001}
+    assert config["large_n"] is None  # no large-N study unless configured
     assert len(study.assignments) == 5 * 4 * 3 * 3 * 3  # paper points are on this grid
+    assert not any(a.large_n for a in study.assignments)
 
 
 def test_schema_documents_every_key():
@@ -297,7 +382,9 @@ def test_schema_documents_every_key():
             assert "description" in sub, f"{path}{key} lacks a description"
             if "default" not in sub:
                 raise AssertionError(f"{path}{key} lacks a default")
-            if sub.get("type") == "object" and "properties" in sub:
+            types = sub.get("type")
+            types = [types] if isinstance(types, str) else types or []
+            if "object" in types and "properties" in sub:
                 assert sub.get("additionalProperties") is False, f"{path}{key} accepts any key"
                 assert set(sub["required"]) == set(sub["properties"])
                 walk(sub, f"{path}{key}.")
@@ -339,9 +426,70 @@ def test_the_default_study_runs_clean():
         a.label.n_cells == 6 and a.label.geometry == "circular" and a.label.gamma12 == 0.5
         for a in study.assignments
     )
-    assert len(study.assignments) == 6 * 4 * 3 * 3 * 3 - 9
+    # the large-N symmetric battery: N = 10, 20, 50, 100 at the paper's couplings
+    large = [a for a in study.assignments if a.large_n]
+    assert [a.label.n_cells for a in large] == [10, 20, 50, 100]
+    assert {(a.label.geometry, a.label.J, a.label.gamma12) for a in large} == {
+        ("symmetric", 2.0, 0.5)
+    }
+    assert study.large_n_channels() == ["relaxation"]
+    assert len(study.assignments) == 6 * 4 * 3 * 3 * 3 - 9 + 4
     with pytest.raises(ConfigError, match="central and n_cells = 6"):
         load_study({**read_config_file(DEFAULT_CONFIG), "unphysical": "error"})
+
+
+@pytest.mark.parametrize("off", [None, False])
+def test_large_n_can_be_switched_off(off):
+    config = read_config_file(DEFAULT_CONFIG)
+    config["large_n"] = off
+    study = load_study(config)
+    assert config["large_n"] is None
+    assert not any(a.large_n for a in study.assignments)
+    assert max(a.label.n_cells for a in study.assignments) == 6
+    assert study.large_n_channels() == []
+
+
+def test_large_n_keys_take_the_schema_defaults():
+    config = {"grid": {"n_cells": [1, 2]}, "paper_figures": False, "large_n": {"n_cells": [12]}}
+    study = load_study(config)
+    assert config["large_n"] == {
+        "n_cells": [12],
+        "J": [2.0],
+        "gamma12": [0.5],
+        "channel": ["relaxation"],
+    }
+    (large,) = [a for a in study.assignments if a.large_n]
+    assert large.label == Label("relaxation", 12, "symmetric", 2.0, 0.5)
+
+
+def test_large_n_unphysical_labels_are_skipped_with_their_reason():
+    config = {
+        "grid": {"n_cells": [1], "channel": ["relaxation"]},
+        "paper_figures": False,
+        "unphysical": "skip",
+        "large_n": {"n_cells": [10, 20], "gamma12": [0.5, 1.5]},
+    }
+    study = load_study(config)
+    assert sorted(lab.n_cells for lab, _ in study.skipped) == [10, 20]
+    assert all(lab.gamma12 == 1.5 for lab, _ in study.skipped)
+    assert [a.label.n_cells for a in study.assignments if a.large_n] == [10, 20]
+
+
+def test_large_n_memory_is_the_permutation_invariant_estimate():
+    """N = 100 fits in about 1 GiB on the Dicke-basis solver (4^100 on the full space)."""
+    from qbsd.permutational import memory_estimate as dicke_estimate
+    from qbsd.workflow import memory_mb, runtime_minutes
+
+    config = {"grid": {"n_cells": [1]}, "paper_figures": False, "large_n": {"n_cells": [100]}}
+    load_study(config, memory_bytes=2 * GIB)
+    mem = memory_mb(100, 3, "auto", geometry="symmetric")
+    assert mem == -(-dicke_estimate(100, 3) // 10**6) and mem < 2000
+    assert memory_mb(100, 3, "auto", attempt=2, geometry="symmetric") == 2 * mem
+    minutes = runtime_minutes(100, 3, 10.0, 1001, geometry="symmetric")
+    assert 10 <= minutes < 60
+    assert runtime_minutes(8, 3, 10.0, 1001, geometry="symmetric") == runtime_minutes(
+        8, 3, 10.0, 1001
+    )
 
 
 def test_yaml_syntax_error_names_the_file(tmp_path):

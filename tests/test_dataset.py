@@ -124,3 +124,11 @@ def test_numerical_health_is_recorded_and_a_loose_tolerance_trips_it():
     assert loose.attrs["health_ok"] == 0
     assert loose.attrs["health_flags"]
     assert not bool(qbsd.summarize(loose).health_ok[0])
+
+
+def test_written_files_are_readable_by_others_not_private(ds, tmp_path):
+    # mkstemp creates 0600 files; a result must get 0666 less the umask
+    path = write_netcdf(ds, tmp_path / "point.nc")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

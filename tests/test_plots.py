@@ -331,3 +331,25 @@ def test_sweep_and_table_jobs(tmp_path, table):
     html = tmp_path / "tables" / "half_lives.html"
     plots.table_html_job(csv, html, tmp_path / "table.log")
     assert "not reached" in html.read_text()
+
+
+def test_large_n_rows_and_job(tmp_path, table):
+    """The large-N figure takes every symmetric row at large_n's couplings, any N."""
+    large_n = {"n_cells": [10], "J": [2.0], "gamma12": [0.5], "channel": ["relaxation"]}
+    rows = plots.large_n_rows(table, large_n, "relaxation")
+    assert set(rows["geometry"]) == {"symmetric"} and set(rows["channel"]) == {"relaxation"}
+    assert set(rows["J"]) == {2.0} and set(rows["gamma12"]) == {0.5}
+    assert sorted(set(rows["n_cells"])) == [1, 2, 3] and len(rows) == 3 * len(STATES)
+    csv = tmp_path / "half_lives.csv"
+    table.to_csv(csv, index=False)
+    png = tmp_path / "relaxation" / "large_n_scaling.png"
+    png.parent.mkdir()
+    log = tmp_path / "large_n.log"
+    plots.large_n_figure_job(csv, png, png.with_suffix(".pdf"), log, large_n, "relaxation")
+    _check_written(png.with_suffix(""))
+    assert "N = [1, 2, 3]" in log.read_text()
+    with pytest.raises(ValueError, match="no rows"):
+        plots.large_n_figure_job(
+            csv, png, png.with_suffix(".pdf"), log, {**large_n, "J": [7.0]}, "relaxation"
+        )
+    assert "failed" in log.read_text()

@@ -217,3 +217,69 @@ def test_manifest_rows_hold_the_maps():
     assert rows["linear"]["cell_map"] == "0 1 2"
     # central's hub 0 is the middle cell 1 of the chain
     assert rows["central"]["cell_map"].split()[0] == "1"
+
+
+# --------------------------------------------------------------------------
+# the large-N symmetric battery (config key large_n)
+
+
+def test_large_n_labels_and_paths():
+    config = {
+        "grid": {"channel": ["relaxation"], "n_cells": [1, 2, 3], "geometry": ["symmetric"]},
+        "paper_figures": False,
+        "large_n": {
+            "n_cells": [10, 100],
+            "J": [0.0, 2.0],
+            "gamma12": [0.0, 0.5],
+            "channel": ["relaxation", "phase_damping"],
+        },
+    }
+    s = load_study(config)
+    large = [a for a in s.assignments if a.large_n]
+    assert len(large) == 2 * 2 * 2 * 2
+    assert not any(a.large_n for a in s.assignments if a.label.n_cells <= 3)
+    # config order: channel, n_cells, J, gamma12 (the grid's order), after the grid's labels
+    assert large[0].label == Label("relaxation", 10, "symmetric", 0.0, 0.0)
+    assert large[-1].label == Label("phase_damping", 100, "symmetric", 2.0, 0.5)
+    assert s.assignments[: len(s.assignments) - len(large)] == [
+        a for a in s.assignments if not a.large_n
+    ]
+    paths = {str(a.label): a.point.path for a in large}
+    assert paths[str(Label("relaxation", 100, "symmetric", 2.0, 0.5))] == (
+        "results/trajectories/relaxation/N100/symmetric/J2_g0.5.nc"
+    )
+    assert paths[str(Label("phase_damping", 10, "symmetric", 2.0, 0.0))] == (
+        "results/trajectories/phase_damping/N10/symmetric/J2_g0.nc"
+    )
+    # J = gamma12 = 0 is the uncoupled point (on the all-to-all graph, as at small N)
+    assert paths[str(Label("relaxation", 100, "symmetric", 0.0, 0.0))] == (
+        "results/trajectories/relaxation/N100/uncoupled/J0_g0.nc"
+    )
+    # one point per label; the all-to-all graph keeps every cell and link in place
+    assert len({a.point.id for a in large}) == len(large)
+    a = next(a for a in large if a.label.n_cells == 100 and a.label.J == 2.0)
+    assert a.point.geometry.name == "symmetric" and len(a.point.geometry.edges) == 4950
+    assert a.cell_map == tuple(range(100)) and a.link_map == tuple(range(4950))
+    assert s.large_n_channels() == ["relaxation", "phase_damping"]
+    rows = [r for r in s.manifest_rows() if r["n_cells"] == 100 and r["J"] == 2.0]
+    assert {r["trajectory"] for r in rows} == {
+        "trajectories/relaxation/N100/symmetric/J2_g0.5.nc",
+        "trajectories/relaxation/N100/symmetric/J2_g0.nc",
+        "trajectories/phase_damping/N100/symmetric/J2_g0.5.nc",
+        "trajectories/phase_damping/N100/symmetric/J2_g0.nc",
+    }
+
+
+def test_large_n_labels_on_the_grid_are_one_label_and_one_point():
+    """A large_n label the grid also asks for is listed once (flagged large_n)."""
+    config = {
+        "grid": {"channel": ["relaxation"], "n_cells": [10], "geometry": ["symmetric"]},
+        "paper_figures": False,
+        "large_n": {"n_cells": [10], "J": [2.0], "gamma12": [0.5], "channel": ["relaxation"]},
+    }
+    s = load_study(config)
+    labels = [a.label for a in s.assignments]
+    assert len(labels) == len(set(labels)) == 3 * 3
+    (shared,) = [a for a in s.assignments if a.large_n]
+    assert shared.label == Label("relaxation", 10, "symmetric", 2.0, 0.5)
+    assert s.point_settings(shared.point)["method"] == "auto"  # auto picks piqs above N = 8

@@ -142,6 +142,7 @@ time:
   n_points: 101
 unphysical: error
 paper_figures: false
+large_n: null
 """
 N_POINTS = 37  # N = 1: 1; N = 2: 4; N = 3: 8 (chain, triangle); N = 5, 6: 12 each
 

@@ -44,6 +44,7 @@ time:
   n_points: 201
 unphysical: skip
 paper_figures: false
+large_n: null
 """
 # Labels per channel: N = 1 and N = 2: 3 geometries x 4 (J, g) = 12 each;
 # N = 3: 4 geometries x 4 = 16; 40 in all, of which (chain: central, linear,
@@ -283,3 +284,94 @@ def test_open_results_names_missing_and_damaged_files(run, tmp_path):
     (copy / "summary" / "labels.csv").unlink()
     with pytest.raises(ResultsError, match="labels.csv"):
         qbsd.open_results(copy)
+
+
+# --------------------------------------------------------------------------
+# the large-N symmetric battery (config key large_n): permutation-invariant
+# solver, the same summaries, its figure
+
+LARGE_N = """
+grid:
+  n_cells: [1, 2, 3]
+  geometry: [symmetric, linear]
+  J: [2.0]
+  gamma12: [0.5]
+  channel: [relaxation]
+large_n:
+  n_cells: [10, 12]
+  J: [2.0]
+  gamma12: [0.5]
+  channel: [relaxation]
+states: [full, classical, quantum]
+time:
+  t_max: 2.0
+  n_points: 51
+unphysical: error
+paper_figures: false
+"""
+LARGE_N_FIGURE = "results/figures/sweep/relaxation/large_n_scaling"
+
+
+@pytest.fixture(scope="module")
+def large_n_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("large_n")
+    (workdir / "tiny.yaml").write_text(LARGE_N)
+    done = snakemake(workdir, "--cores", "2", f"{LARGE_N_FIGURE}.png", "summarise")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir
+
+
+def test_large_n_dry_run_sizes_jobs_for_the_permutation_invariant_solver(tmp_path):
+    from qbsd.workflow import memory_mb
+
+    (tmp_path / "tiny.yaml").write_text(LARGE_N)
+    done = snakemake(tmp_path, "-n", "--cores", "2", "figures")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    counts = job_counts(output)
+    # N = 1: 1; N = 2: 1 (one link); N = 3: chain and triangle; N = 10, 12: 1 each
+    assert counts["simulate"] == 6
+    assert counts["large_n_scaling"] == 1
+    jobs = output.split("rule simulate:")[1:]
+    (n12,) = [job for job in jobs if "n_cells=12," in job]
+    mem = int(re.search(r"mem_mb=(\d+)", n12)[1])
+    assert mem == memory_mb(12, 3, "auto", geometry="symmetric")
+    assert mem < memory_mb(12, 3, "auto") / 100  # not the 4^12 full-space estimate (78 GB)
+
+
+def test_large_n_points_run_on_the_permutation_invariant_solver(large_n_run):
+    trajectories = large_n_run / "results" / "trajectories" / "relaxation"
+    for n in (10, 12):
+        with xr.open_dataset(trajectories / f"N{n}" / "symmetric" / "J2_g0.5.nc") as ds:
+            assert ds.attrs["solver_method"] == "piqs"
+            assert ds.sizes["cell"] == n and ds.sizes["link"] == n * (n - 1) // 2
+            for name in CONTRACT_VARIABLES:
+                assert name in ds and {"units", "long_name"} <= set(ds[name].attrs)
+            # xi(0) of the product states: 2/3 (classical), 1 (quantum)
+            xi0 = ds["efficiency"].isel(time=0)
+            assert float(xi0.sel(state="classical")) == pytest.approx(2 / 3, abs=1e-9)
+            assert float(xi0.sel(state="quantum")) == pytest.approx(1.0, abs=1e-9)
+    with xr.open_dataset(trajectories / "N3" / "circular" / "J2_g0.5.nc") as ds:
+        assert ds.attrs["solver_method"] != "piqs"  # small N: the full density matrix
+
+
+def test_large_n_labels_are_summarised_and_drawn(large_n_run):
+    summary = large_n_run / "results" / "summary"
+    half = pd.read_csv(summary / "half_lives.csv")
+    assert len(half) == (3 * 2 + 2) * len(STATES)
+    large = half[half["n_cells"] >= 10]
+    assert sorted(set(large["n_cells"])) == [10, 12]
+    assert set(large["geometry"]) == {"symmetric"} and len(large) == 2 * len(STATES)
+    assert large["xi0"].notna().all() and large["health_ok"].astype(bool).all()
+    labels = pd.read_csv(summary / "labels.csv")
+    assert "trajectories/relaxation/N12/symmetric/J2_g0.5.nc" in set(labels["trajectory"])
+    for ext in ("png", "pdf"):
+        assert (large_n_run / f"{LARGE_N_FIGURE}.{ext}").stat().st_size > 1000
+    log = large_n_run / "results/logs/figures/sweep/relaxation/large_n_scaling.log"
+    assert "N = [1, 2, 3, 10, 12]" in log.read_text()  # with the grid's symmetric labels
+    res = qbsd.open_results(large_n_run / "results")
+    assert 12 in res["n_cells"].values and res.sizes["cell"] == 12
+    energy = res["energy"].sel(
+        channel="relaxation", n_cells=12, geometry="symmetric", J=2.0, gamma12=0.5, state="full"
+    )
+    assert float(energy.isel(time=0)) == pytest.approx(12.0)

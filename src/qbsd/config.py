@@ -12,7 +12,12 @@ checks a schema cannot express:
   in ``grid.n_cells``; every ``grid.geometry`` entry known;
 - complete positivity of every label (``unphysical: error`` stops, ``skip``
   drops and records the label with the reason);
-- the memory one simulation needs against this machine's memory;
+- the memory one simulation needs against this machine's memory, with the
+  estimate of the solver that will run it (the permutation-invariant one for
+  the symmetric geometry above ``FULL_SPACE_MAX_CELLS`` cells);
+- ``large_n`` (optional): the symmetric battery at large N, expanded into
+  labels of geometry ``symmetric`` that join the grid's; every problem of
+  its labels names a ``large_n.*`` key;
 - ``paper_figures: true`` needs the paper's states.
 
 Every problem found becomes one line of a single :class:`ConfigError` that
@@ -38,7 +43,9 @@ import yaml
 
 from .geometry import NAMED_GEOMETRIES, Geometry
 from .model import Point, UnphysicalPointError
+from .permutational import FULL_SPACE_MAX_CELLS, selects_permutational
 from .points import (
+    LARGE_N_GEOMETRY,
     PAPER_STATES,
     Label,
     Study,
@@ -63,6 +70,7 @@ _TYPE_NAMES = {
     "object": "a mapping (key: value)",
     "string": "a text",
     "boolean": "true or false",
+    "null": "null (or false: off)",
 }
 
 
@@ -260,6 +268,8 @@ def validate_config(
     if not isinstance(config, dict):
         raise ConfigError([f"the config must be a mapping of keys, got {_show(config)}"], sources)
     schema = load_schema(schema)
+    if config.get("large_n") is False:  # `large_n: false` switches it off, as null does
+        config["large_n"] = None
     fill_defaults(config, schema)
     validator = _validator_class()(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
@@ -275,29 +285,46 @@ def _dedupe(lines: list[str]) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+def large_n_section(config: Mapping) -> dict | None:
+    """The config's ``large_n`` mapping, or None when the large-N study is off."""
+    section = config.get("large_n")
+    return section if isinstance(section, dict) else None
+
+
+def _axes(config: Mapping) -> list[tuple[str, Mapping]]:
+    """The sections that hold label axes: ``grid`` and, when set, ``large_n``."""
+    sections = [("grid", config["grid"])]
+    if large_n_section(config) is not None:
+        sections.append(("large_n", config["large_n"]))
+    return sections
+
+
 def _finite_and_distinct(config: dict) -> list[str]:
     problems = []
     numbers = [("time.t_max", config["time"]["t_max"])]
     numbers += [(f"solver.{k}", config["solver"][k]) for k in ("rtol", "atol")]
-    for axis in ("J", "gamma12"):
-        numbers += [(f"grid.{axis}[{i}]", v) for i, v in enumerate(config["grid"][axis])]
+    for section, axes in _axes(config):
+        for axis in ("J", "gamma12"):
+            numbers += [(f"{section}.{axis}[{i}]", v) for i, v in enumerate(axes[axis])]
     for key, value in numbers:
         if not math.isfinite(value):
             problems.append(f"{key} = {_show(value)}: must be a finite number")
     if problems:
         return problems
-    for axis in ("J", "gamma12"):
-        values = config["grid"][axis]
-        first: dict[float, float] = {}
-        for v in values:
-            r = normalise(v)
-            if r in first:
-                problems.append(
-                    f"grid.{axis} = {_show(values)}: values {first[r]!r} and {v!r} are equal to "
-                    f"10 significant digits ({format_number(v)}); list each value once"
-                )
-            else:
-                first[r] = v
+    for section, axes in _axes(config):
+        for axis in ("J", "gamma12"):
+            values = axes[axis]
+            first: dict[float, float] = {}
+            for v in values:
+                r = normalise(v)
+                if r in first:
+                    problems.append(
+                        f"{section}.{axis} = {_show(values)}: values {first[r]!r} and {v!r} are "
+                        f"equal to 10 significant digits ({format_number(v)}); list each value "
+                        "once"
+                    )
+                else:
+                    first[r] = v
     return problems
 
 
@@ -359,41 +386,65 @@ def _check_geometry_names(config, custom: Mapping[str, Geometry], bad_custom) ->
     return problems
 
 
+def _largest_fitting(n: int, n_states: int, method: str, geometry: str | None, have: int) -> int:
+    """The largest N below ``n`` whose simulation fits ``have`` bytes (0 if none).
+
+    Bisection: the estimate grows with N for a given solver (the switch to the
+    permutation-invariant solver above ``FULL_SPACE_MAX_CELLS`` only lowers it).
+    """
+
+    def fits(m: int) -> bool:
+        return memory_estimate(m, n_states, method, geometry=geometry) <= have
+
+    lo, hi = 0, n - 1  # fits(lo) (or lo = 0); find the largest m <= hi that fits
+    if hi >= 1 and fits(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def _check_memory(
-    config, points: Iterable[tuple[int, str | None]], memory_bytes: int | None
+    config, points: Iterable[tuple[int, str | None, str]], memory_bytes: int | None
 ) -> list[str]:
     """One problem per N whose largest simulation (over its geometries) exceeds the memory.
 
-    ``points`` holds (n_cells, geometry name) of every distinct simulation: the
-    solver, and so the memory, can depend on the geometry (the
-    permutation-invariant backend for ``symmetric``).
+    ``points`` holds (n_cells, geometry name, config section) of every distinct
+    simulation: the solver, and so the memory, can depend on the geometry (the
+    permutation-invariant backend for ``symmetric``); the section (``grid`` or
+    ``large_n``) names the key of the message.
     """
     have = available_memory() if memory_bytes is None else memory_bytes
     n_states = len(config["states"])
     method = config["solver"]["method"]
-    need: dict[int, tuple[int, str | None]] = {}
-    for n, geometry in set(points):
+    need: dict[int, tuple[int, str | None, str]] = {}
+    for n, geometry, section in sorted(set(points), key=lambda p: (p[0], str(p[1]), p[2])):
         bytes_ = memory_estimate(n, n_states, method, geometry=geometry)
         if n not in need or bytes_ > need[n][0]:
-            need[n] = (bytes_, geometry)
+            need[n] = (bytes_, geometry, section)
     problems = []
     for n in sorted(need):
-        bytes_, geometry = need[n]
+        bytes_, geometry, section = need[n]
         if bytes_ <= have:
             continue
-        largest = max(
-            (
-                m
-                for m in range(1, n)
-                if memory_estimate(m, n_states, method, geometry=geometry) <= have
-            ),
-            default=0,
-        )
+        largest = _largest_fitting(n, n_states, method, geometry, have)
+        permutational = selects_permutational(n, method, geometry)
+        solver = "piqs (permutation-invariant)" if permutational else choose_method(n, method)
+        hint = ""
+        if section == "large_n" and not permutational:
+            hint = (
+                f"; with solver.method: auto the symmetric geometry above "
+                f"{FULL_SPACE_MAX_CELLS} cells runs on the permutation-invariant solver"
+            )
         problems.append(
-            f"grid.n_cells = {n}: one simulation at n_cells={n} ({geometry} geometry) needs "
-            f"about {bytes_ / 2**30:.1f} GiB ({n_states} states, solver method "
-            f"{choose_method(n, method)}) but this machine has {have / 2**30:.1f} GiB; "
-            f"allowed here: n_cells <= {largest}"
+            f"{section}.n_cells = {n}: one simulation at n_cells={n} ({geometry} geometry) "
+            f"needs about {bytes_ / 2**30:.1f} GiB ({n_states} states, solver method "
+            f"{solver}) but this machine has {have / 2**30:.1f} GiB; "
+            f"allowed here: n_cells <= {largest}{hint}"
         )
     return problems
 
@@ -441,8 +492,15 @@ def load_study(
     grid = config["grid"]
     cells = {name: g.n_cells for name, g in custom.items()}
     labels = grid_labels(grid, cells)
+    large_n = large_n_labels(config)
     paper = set(paper_labels()) if config["paper_figures"] else set()
+    in_grid = set(labels)
+    labels = unique_labels(labels + large_n)
     labels = unique_labels(labels + sorted(paper - set(labels), key=_paper_order))
+    large_n = set(large_n)
+
+    def section(label: Label) -> str:  # the config key a label's problems name
+        return "large_n" if label in large_n and label not in in_grid else "grid"
 
     assignments, skipped, unphysical = [], [], {}
     for label in labels:
@@ -451,25 +509,42 @@ def load_study(
             Point(geometry, label.J, label.gamma12, label.channel)
         except UnphysicalPointError as exc:
             skipped.append((label, str(exc)))
-            unphysical.setdefault((label.n_cells, label.geometry, label.gamma12), geometry)
+            key = (section(label), label.n_cells, label.geometry, label.gamma12)
+            unphysical.setdefault(key, geometry)
             continue
-        assignments.append(assign(label, geometry, paper=label in paper))
+        assignments.append(assign(label, geometry, paper=label in paper, large_n=label in large_n))
 
     if unphysical and config["unphysical"] == "error":
-        for (n, name, gamma12), geometry in unphysical.items():
+        # one line per key, geometry, value and bound (the bound of symmetric is 1 at any N)
+        cases: dict[tuple, list[int]] = {}
+        for (where, n, name, gamma12), geometry in unphysical.items():
+            bound = (normalise(geometry.gamma12_bound()), normalise(geometry.lambda_min))
+            cases.setdefault((where, name, gamma12, *bound), []).append(n)
+        for (where, name, gamma12, bound, lambda_min), sizes in cases.items():
             problems.append(
-                f"grid.gamma12 = {format_number(gamma12)} with geometry {name} and n_cells = {n} "
+                f"{where}.gamma12 = {format_number(gamma12)} with geometry {name} and "
+                f"n_cells = {', '.join(map(str, sizes))} "
                 f"breaks complete positivity: allowed gamma12 <= "
-                f"{geometry.gamma12_bound():.10g} (= Gamma/|lambda_min(A)|, "
-                f"lambda_min(A) = {geometry.lambda_min:.6g}); remove the value or set "
+                f"{bound:.10g} (= Gamma/|lambda_min(A)|, "
+                f"lambda_min(A) = {lambda_min:.6g}); remove the value or set "
                 "unphysical: skip (skipped points are listed in results/summary/skipped.csv)"
             )
     problems += _check_memory(
-        config, ((a.point.n_cells, a.point.geometry.name) for a in assignments), memory_bytes
+        config,
+        ((a.point.n_cells, a.point.geometry.name, section(a.label)) for a in assignments),
+        memory_bytes,
     )
     if problems:
         raise ConfigError(_dedupe(problems), sources)
     return Study(assignments, skipped if config["unphysical"] == "skip" else [], config)
+
+
+def large_n_labels(config: Mapping) -> list[Label]:
+    """The labels of the ``large_n`` section (geometry ``symmetric``), in config order."""
+    section = large_n_section(config)
+    if section is None:
+        return []
+    return grid_labels({**section, "geometry": [LARGE_N_GEOMETRY]})
 
 
 def _paper_order(label: Label):

@@ -6,6 +6,7 @@ and ``long_name`` on every variable, provenance in the global attributes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -247,17 +248,35 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     encoding.update(
         {name: {"dtype": "S1"} for name, var in ds.variables.items() if var.dtype.kind in "OUS"}
     )
-    # a unique name per writer: concurrent jobs never share a temporary file
+    with atomic_path(path) as tmp, NETCDF_LOCK:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    return path
+
+
+# Read once at import (single-threaded): os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Write to a unique hidden ``.<name>.*.part`` file, then rename it onto ``path``.
+
+    Readers never see a partial file, and concurrent writers never share a
+    temporary file. The result gets the usual permissions (0666 less the
+    umask), not mkstemp's private 0600: results are meant to be shared.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
-        with NETCDF_LOCK:
-            ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:

@@ -39,6 +39,7 @@ from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
 from . import style
 from .dataset import read_netcdf
+from .points import LARGE_N_GEOMETRY
 
 Datasets = xr.Dataset | Mapping[object, xr.Dataset] | Iterable[xr.Dataset]
 Stem = str | os.PathLike | None
@@ -1406,6 +1407,34 @@ def sweep_figure_job(kind, table, png, pdf, log, grid, **facet) -> None:
         stem = _stem(png, pdf)
         SWEEP_FIGURES[kind](frame, stem, **kwargs)
         out.write(f"{kind} {kwargs}: {len(frame)} grid rows -> {stem}.png, {stem}.pdf\n")
+
+
+def large_n_rows(table: pd.DataFrame, large_n: Mapping, channel: str) -> pd.DataFrame:
+    """The rows of the large-N figure: every symmetric label at large_n's couplings.
+
+    The config's ``large_n`` labels and the grid's (and the paper's) symmetric
+    labels of the same channel, J and gamma12, so the curves run from N = 1.
+    """
+    return _filter(
+        table,
+        channel=channel,
+        geometry=LARGE_N_GEOMETRY,
+        J=[float(v) for v in large_n["J"]],
+        gamma12=[float(v) for v in large_n["gamma12"]],
+    )
+
+
+def large_n_figure_job(table, png, pdf, log, large_n, channel) -> None:
+    """Rule ``large_n_scaling``: half-life, quantum advantage and xi(0) versus N (log axis)."""
+    with _job_log(log, f"large-N figure {channel}") as out:
+        frame = large_n_rows(pd.read_csv(table), large_n, channel)
+        stem = _stem(png, pdf)
+        large_n_scaling(frame, stem, channel=channel, geometry=LARGE_N_GEOMETRY)
+        sizes = sorted({int(n) for n in frame["n_cells"]})
+        out.write(
+            f"large_n_scaling {channel}: {len(frame)} rows, N = {sizes} -> "
+            f"{stem}.png, {stem}.pdf\n"
+        )
 
 
 def table_html_job(table, html, log, title="") -> None:

@@ -1,7 +1,9 @@
 """The sweep's labels and the physically distinct points that serve them.
 
 A *label* is one requested combination of the grid axes (channel, n_cells,
-geometry, J, gamma12), named as the user named it. A *distinct point* is one
+geometry, J, gamma12), named as the user named it; the config's optional
+``large_n`` section adds labels of geometry ``symmetric`` (the all-to-all
+battery at large N) the same way. A *distinct point* is one
 simulation. Labels that are the same physics share one point (CONTRACT.md,
 "Distinct points"):
 
@@ -56,6 +58,10 @@ UNCOUPLED = "uncoupled"
 PAPER_J = 2.0
 PAPER_GAMMA12 = 0.5
 PAPER_STATES = ("classical", "quantum")
+
+# The geometry of the config's ``large_n`` labels: the all-to-all battery,
+# which the permutation-invariant solver simulates at large N.
+LARGE_N_GEOMETRY = "symmetric"
 
 
 def normalise(value: float) -> float:
@@ -176,6 +182,7 @@ class Assignment:
     cell_map: tuple[int, ...]
     link_map: tuple[int, ...]
     paper: bool = False
+    large_n: bool = False  # requested by the config's large_n section
 
     @property
     def link_labels(self) -> list[str]:
@@ -214,20 +221,27 @@ def _canonical(edges: tuple[Edge, ...], n_cells: int) -> tuple[Geometry, tuple[i
     return canon, tuple(mapping[c] for c in range(n_cells))
 
 
-def assign(label: Label, geometry: Geometry, paper: bool = False) -> Assignment:
-    """The distinct point serving ``label`` (whose graph is ``geometry``) and the maps."""
+def assign(
+    label: Label, geometry: Geometry, paper: bool = False, large_n: bool = False
+) -> Assignment:
+    """The distinct point serving ``label`` (whose graph is ``geometry``) and the maps.
+
+    ``paper`` and ``large_n`` record where the label was requested (the paper's
+    figures, the config's ``large_n`` section); they do not change the point.
+    """
     n = geometry.n_cells
     if n != label.n_cells:
         raise ValueError(f"label {label} has {label.n_cells} cells, geometry has {n}")
     edges = geometry.edges
     identity = tuple(range(n))
     if n == 1:
-        return Assignment(label, single_cell_point(label.channel), edges, identity, (), paper)
+        point = single_cell_point(label.channel)
+        return Assignment(label, point, edges, identity, (), paper, large_n)
     if not edges or (label.J == 0 and label.gamma12 == 0):
         point = uncoupled_point(label.channel, n)
         position = {e: k for k, e in enumerate(point.geometry.edges)}
         links = tuple(position[e] for e in edges)
-        return Assignment(label, point, edges, identity, links, paper)
+        return Assignment(label, point, edges, identity, links, paper, large_n)
     canon, cell_map = _canonical(edges, n)
     directory = canon.name if canon.name != "custom" else custom_directory(canon)
     point = DistinctPoint(
@@ -237,7 +251,7 @@ def assign(label: Label, geometry: Geometry, paper: bool = False) -> Assignment:
     links = tuple(
         position[(min(cell_map[a], cell_map[b]), max(cell_map[a], cell_map[b]))] for a, b in edges
     )
-    return Assignment(label, point, edges, cell_map, links, paper)
+    return Assignment(label, point, edges, cell_map, links, paper, large_n)
 
 
 def grid_labels(
@@ -305,6 +319,13 @@ class Study:
                 f"results/trajectories/{key}.nc is not a point of this study's config "
                 f"(the study has {len(self.points)} points)"
             ) from None
+
+    def large_n_channels(self) -> list[str]:
+        """Channels with simulated ``large_n`` labels, in config order (one figure each)."""
+        present = {a.label.channel for a in self.assignments if a.large_n}
+        section = self.config.get("large_n")
+        order = list(section["channel"]) if isinstance(section, dict) else []
+        return [c for c in order if c in present]
 
     def trajectory_paths(self) -> list[str]:
         return [p.path for p in self.points.values()]

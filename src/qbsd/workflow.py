@@ -15,7 +15,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time as _time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,8 +23,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .dataset import HEALTH_LIMITS, library_versions, read_netcdf, write_netcdf
+from .dataset import HEALTH_LIMITS, atomic_path, library_versions, read_netcdf, write_netcdf
 from .geometry import NAMED_GEOMETRIES, Geometry
+from .permutational import selects_permutational
 from .points import Study
 from .simulate import memory_estimate, simulate
 from .summaries import table, to_xarray
@@ -34,6 +34,10 @@ from .summaries import table, to_xarray
 #: ``simulate_small`` (batched into one submission, see profiles/slurm).
 GROUP_MAX_CELLS = 4
 GROUP_NAME = "simulate_small"
+#: Smallest ``runtime`` (minutes) of a simulation job submitted alone, and of
+#: one member of a group job (the group asks for the sum over its members).
+RUNTIME_FLOOR = 10
+GROUPED_RUNTIME_FLOOR = 3
 
 
 SUMMARY_TABLES = ("half_lives", "xi0_scaling", "quantumness")
@@ -94,23 +98,54 @@ def code_version() -> str:
     return f"{qbsd_version()}+{digest.hexdigest()[:12]}"
 
 
-def memory_mb(n_cells: int, n_states: int, method: str = "auto", attempt: int = 1) -> int:
-    """``mem_mb`` of a simulation job (MB = 10^6 bytes), growing with the retry attempt."""
-    return math.ceil(memory_estimate(n_cells, n_states, method) / 1e6) * max(1, attempt)
+def memory_mb(
+    n_cells: int,
+    n_states: int,
+    method: str = "auto",
+    attempt: int = 1,
+    *,
+    geometry: str | None = None,
+) -> int:
+    """``mem_mb`` of a simulation job (MB = 10^6 bytes), growing with the retry attempt.
+
+    ``geometry`` (the point's geometry name) selects the permutation-invariant
+    solver's estimate for ``symmetric`` above ``FULL_SPACE_MAX_CELLS`` cells.
+    """
+    need = memory_estimate(n_cells, n_states, method, geometry=geometry)
+    return math.ceil(need / 1e6) * max(1, attempt)
 
 
 def runtime_minutes(
-    n_cells: int, n_states: int, t_max: float, n_points: int, attempt: int = 1
+    n_cells: int,
+    n_states: int,
+    t_max: float,
+    n_points: int,
+    attempt: int = 1,
+    *,
+    geometry: str | None = None,
+    method: str = "auto",
 ) -> int:
-    """``runtime`` of a simulation job in minutes: five times an estimate, at least 10.
+    """``runtime`` of a simulation job in minutes: five times an estimate, at least a floor.
+
+    The floor is 10 minutes for a point that is submitted alone and 3 for a
+    point of the group ``simulate_small`` (see :func:`group`): the members of
+    a group job run one after another, so the group asks for the sum of their
+    runtimes, and each member costs seconds (physics plus two snakemake
+    start-ups inside the job), not minutes.
 
     The estimate scales the measured 0.5 s of N = 5 (three states, t_max = 10,
-    1001 points) by 4.5 per cell, the number of states and the grid.
+    1001 points) by 4.5 per cell, the number of states and the grid. Points on
+    the permutation-invariant solver (``geometry`` ``symmetric`` above
+    ``FULL_SPACE_MAX_CELLS`` cells with method ``auto``, or method ``piqs``)
+    scale the measured 120 s of N = 100 by N^5 (the ``quantum`` state's cost).
     """
-    seconds = 2.0 + 0.5 * 4.5 ** (n_cells - 5) * (n_states / 3) * max(1.0, n_points / 1001) * max(
-        1.0, t_max / 10
-    )
-    return max(10, math.ceil(5 * seconds / 60)) * max(1, attempt)
+    scale = (n_states / 3) * max(1.0, n_points / 1001) * max(1.0, t_max / 10)
+    if selects_permutational(n_cells, method, geometry):
+        seconds = 2.0 + 120.0 * (n_cells / 100) ** 5 * scale
+    else:
+        seconds = 2.0 + 0.5 * 4.5 ** (n_cells - 5) * scale
+    floor = GROUPED_RUNTIME_FLOOR if group(n_cells) else RUNTIME_FLOOR
+    return max(floor, math.ceil(5 * seconds / 60)) * max(1, attempt)
 
 
 def group(n_cells: int) -> str | None:
@@ -290,14 +325,8 @@ def _atomic_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, na_rep="")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_manifest(study: Study, labels_csv: str | os.PathLike, skipped_csv: str | os.PathLike):

@@ -23,6 +23,8 @@ except ConfigError as error:
 
 N_STATES = len(config["states"])
 SUMMARY = qbsd_workflow.summary_outputs("results")
+# Channels of the large-N figures (config key large_n; empty when it is off).
+LARGE_N_CHANNELS = STUDY.large_n_channels()
 
 
 def _alternatives(values):
@@ -73,7 +75,12 @@ def point_identifier(wildcards):
 
 def simulate_mem_mb(wildcards, attempt):
     return qbsd_workflow.memory_mb(
-        int(wildcards.n_cells), N_STATES, config["solver"]["method"], attempt
+        int(wildcards.n_cells),
+        N_STATES,
+        config["solver"]["method"],
+        attempt,
+        # the solver (full space, or permutation-invariant for symmetric) sets the memory
+        geometry=_point(wildcards).geometry.name,
     )
 
 
@@ -84,6 +91,8 @@ def simulate_runtime(wildcards, attempt):
         config["time"]["t_max"],
         config["time"]["n_points"],
         attempt,
+        geometry=_point(wildcards).geometry.name,
+        method=config["solver"]["method"],
     )
 
 

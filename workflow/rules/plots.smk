@@ -50,6 +50,11 @@ rule figures:
             ext=FIGURE_FORMATS,
         ),
         xi0=expand("results/figures/sweep/xi0_vs_n.{ext}", ext=FIGURE_FORMATS),
+        large_n=expand(
+            "results/figures/sweep/{channel}/large_n_scaling.{ext}",
+            channel=LARGE_N_CHANNELS,
+            ext=FIGURE_FORMATS,
+        ),
         tables=expand("results/report/tables/{table}.html", table=SUMMARY_TABLES),
     localrule: True
 
@@ -157,6 +162,36 @@ rule xi0_vs_n:
     run:
         qbsd_plots.sweep_figure_job(
             "xi0_vs_n", input.table, **output, log=log[0], grid=params.grid
+        )
+
+
+# The symmetric battery up to large N (config key large_n): its labels and the
+# grid's symmetric labels at the same couplings, on a log N axis.
+rule large_n_scaling:
+    input:
+        table=SUMMARY["half_lives_csv"],
+    output:
+        png=report(
+            "results/figures/sweep/{channel}/large_n_scaling.png",
+            caption="../report/large_n_scaling.rst",
+            category="Large N (symmetric)",
+            labels={"channel": "{channel}", "figure": "half-life and xi(0) versus N"},
+        ),
+        pdf="results/figures/sweep/{channel}/large_n_scaling.pdf",
+    log:
+        "results/logs/figures/sweep/{channel}/large_n_scaling.log",
+    wildcard_constraints:
+        channel="|".join(LARGE_N_CHANNELS) or "none",
+    localrule: True
+    params:
+        large_n=config["large_n"],
+    run:
+        qbsd_plots.large_n_figure_job(
+            input.table,
+            **output,
+            log=log[0],
+            large_n=params.large_n,
+            channel=wildcards.channel,
         )
 
 
