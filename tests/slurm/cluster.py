@@ -145,6 +145,13 @@ def ensure_packages() -> float:
     return time.monotonic() - start
 
 
+def profile_settings(profile: Path | str = PROFILE_DIR) -> dict:
+    """The profile's ``config.yaml`` as plain YAML (YTE expressions left unevaluated)."""
+    import yaml
+
+    return yaml.safe_load((Path(profile) / "config.yaml").read_text())
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -244,9 +251,7 @@ class SlurmCluster:
 
     def default_resources_cli(self) -> list[str]:
         """``--default-resources`` with the profile's defaults plus site values."""
-        import yaml
-
-        profile = yaml.safe_load((PROFILE_DIR / "config.yaml").read_text())
+        profile = profile_settings()
         defaults = {
             k: v
             for k, v in profile.get("default-resources", {}).items()
@@ -274,7 +279,11 @@ class SlurmCluster:
 
     def sacct(self, *job_ids: str) -> list[dict[str, str]]:
         """Allocation records (``sacct -X``) of all jobs, or of ``job_ids``."""
-        fields = "JobIDRaw,JobName,State,ExitCode,Partition,Account,ReqMem,Comment"
+        # Comment last: it may hold "|"
+        fields = (
+            "JobIDRaw,JobName,State,ExitCode,Partition,Account,ReqMem,ReqCPUS,"
+            "TimelimitRaw,ElapsedRaw,Comment"
+        )
         cmd = ["sacct", "-X", "-a", "-P", "-n", f"--format={fields}"]
         cmd += ["--starttime", "now-1days"]
         if job_ids:
@@ -316,9 +325,9 @@ class SlurmCluster:
             Changes to :attr:`env`; ``None`` removes a variable (e.g. the
             ``QBSD_SLURM_*`` site values, to pass them on the command line).
 
-        ``--cores`` is set to the node's CPU count (the profile's value may
-        be more than this node has, and a group job must fit on one node);
-        ``extra_args`` come last, so they win.
+        ``--cores`` is the profile's value, lowered to the node's CPU count
+        if the node has fewer (a job must fit on the one node); ``extra_args``
+        come last, so they win.
 
         Returns
         -------
@@ -335,9 +344,9 @@ class SlurmCluster:
             "snakemake",
             "--profile",
             str(profile),
-            # a group job must fit on the one node
+            # a job must fit on the one node
             "--cores",
-            str(self.cpus),
+            str(min(self.cpus, int(profile_settings(profile).get("cores", self.cpus)))),
             *(FAST_STATUS_ARGS if fast else ()),
             *extra_args,
         ]

@@ -5,6 +5,9 @@ are missing, starts munged, mariadbd, slurmdbd, slurmctld and slurmd by hand,
 and stops exactly those processes at the end.  Tests are skipped, with the
 reason, where that is impossible (not root, no apt-get).
 
+``slurm_report`` is a list of lines printed in pytest's terminal summary
+(measurements such as the cost of one simulation inside a group job).
+
 ``run_snakemake_on_slurm(workdir, extra_args, timeout)`` runs
 ``snakemake --profile profiles/slurm`` in ``workdir`` against that cluster,
 with the site values (partition, account) in the environment, and returns the
@@ -34,6 +37,7 @@ _spec.loader.exec_module(cluster)
 
 _HERE = Path(__file__).parent
 _TIMINGS: dict[str, float] = {}
+_REPORT: list[str] = []
 
 
 def pytest_collection_modifyitems(config, items):
@@ -79,7 +83,15 @@ def run_snakemake_on_slurm(slurm_cluster):
     return slurm_cluster.run_snakemake_on_slurm
 
 
+@pytest.fixture(scope="session")
+def slurm_report() -> list[str]:
+    """Lines (measurements) that are printed in pytest's terminal summary."""
+    return _REPORT
+
+
 def pytest_terminal_summary(terminalreporter):
     if _TIMINGS:
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in _TIMINGS.items())
         terminalreporter.write_line(f"local SLURM cluster start-up: {parts}")
+    for line in _REPORT:
+        terminalreporter.write_line(line)
