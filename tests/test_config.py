@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakerun import run_snakemake
 
 from qbsd.config import (
     DEFAULT_CONFIG,
@@ -517,22 +518,7 @@ def test_command_line_check(tmp_path, capsys):
 
 def snakemake(tmp_path: Path, config_text: str, *args: str) -> subprocess.CompletedProcess:
     (tmp_path / "study.yaml").write_text(config_text)
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(tmp_path / "study.yaml"),
-        "--cores",
-        "1",
-        *args,
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    return run_snakemake(tmp_path, tmp_path / "study.yaml", "--cores", "1", *args, timeout=120)
 
 
 # A representative subset of BAD_CONFIGS through `snakemake -n` (each call

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from snakerun import snakemake_command as _snakemake_command
 
 import qbsd
 from qbsd import dataset
@@ -148,18 +149,7 @@ N_POINTS = 37  # N = 1: 1; N = 2: 4; N = 3: 8 (chain, triangle); N = 5, 6: 12 ea
 
 
 def snakemake_command(workdir: Path, *args: str, config: str = "study.yaml") -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / config),
-        *args,
-    ]
+    return _snakemake_command(workdir, workdir / config, *args)
 
 
 def snakemake(workdir: Path, *args: str, config: str = "study.yaml", env=None):

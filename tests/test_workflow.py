@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import dask.array as da
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from snakerun import run_snakemake
 
 import qbsd
 from qbsd.config import load_study, read_config_file
@@ -67,20 +66,7 @@ CONTRACT_VARIABLES = [
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "tiny.yaml"),
-        *args,
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    return run_snakemake(workdir, workdir / "tiny.yaml", *args, timeout=timeout)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -246,22 +232,7 @@ def test_nothing_left_to_do_and_changed_parameters_rerun(run):
     assert "Nothing to be done" in done.stdout + done.stderr
     changed = run / "changed.yaml"
     changed.write_text(TINY + "solver:\n  rtol: 1.0e-9\n")
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(run),
-        "--configfile",
-        str(changed),
-        "-n",
-        "--cores",
-        "2",
-        "summarise",
-    ]
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    again = run_snakemake(run, changed, "-n", "--cores", "2", "summarise")
     assert again.returncode == 0, again.stderr[-3000:]
     assert job_counts(again.stdout + again.stderr)["simulate"] == N_POINTS
 

@@ -1,0 +1,40 @@
+"""Running the study's snakemake from tests: one helper every workflow test shares."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:
+    """``snakemake`` on the repository's Snakefile, results under ``workdir``."""
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
+
+
+def run_snakemake(
+    workdir: Path, configfile: Path, *args: str, timeout: int = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run it to completion, capturing output (warnings silenced, ``env`` added)."""
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.run(
+        snakemake_command(workdir, configfile, *args),
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+    )
