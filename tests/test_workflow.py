@@ -307,7 +307,7 @@ def test_large_n_dry_run_sizes_jobs_for_the_permutation_invariant_solver(tmp_pat
     (n12,) = [job for job in jobs if "n_cells=12," in job]
     mem = int(re.search(r"mem_mb=(\d+)", n12)[1])
     assert mem == memory_mb(12, 3, "auto", geometry="symmetric")
-    assert mem < memory_mb(12, 3, "auto") / 100  # not the 4^12 full-space estimate (78 GB)
+    assert mem < memory_mb(12, 3, "bdf") / 100  # not the 4^12 full-space estimate (78 GB)
 
 
 def test_large_n_points_run_on_the_permutation_invariant_solver(large_n_run):
