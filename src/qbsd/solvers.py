@@ -47,9 +47,6 @@ from .symmetry import SectorBasis, SpectralBlocks, automorphism_generators
 # piqs: permutational.PermutationalSolver; sector: SectorSolver (symmetry-reduced default)
 METHODS = ("auto", "sector", "expm", "bdf", "adams", "piqs")
 
-# Largest N for which the dense exact propagator is the default (L is 4^N square).
-EXPM_MAX_CELLS = 4
-
 # Memory for one chunk of stored states (bytes), before observables.
 CHUNK_BYTES = 2**27
 
