@@ -346,3 +346,63 @@ def test_large_n_labels_are_summarised_and_drawn(large_n_run):
         channel="relaxation", n_cells=12, geometry="symmetric", J=2.0, gamma12=0.5, state="full"
     )
     assert float(energy.isel(time=0)) == pytest.approx(12.0)
+
+
+# --------------------------------------------------------------------------
+# the whole default target: paper panels, sweep figures and the HTML report
+
+FIGURE_STUDY = """
+grid:
+  n_cells: [1, 2]
+  geometry: [linear]
+  J: [2.0]
+  gamma12: [0.5]
+  channel: [relaxation]
+states: [full, classical, quantum]
+time:
+  t_max: 3.0
+  n_points: 151
+paper_figures: true
+large_n: null
+"""
+PAPER_PANELS = ["fig2a", "fig2b", "fig3a", "fig3b", "fig4a", "fig4b", "fig5a", "fig5b"]
+
+
+@pytest.fixture(scope="module")
+def figure_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("figures")
+    (workdir / "tiny.yaml").write_text(FIGURE_STUDY)
+    done = snakemake(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir
+
+
+def test_default_target_draws_every_paper_panel_and_sweep_figure(figure_run):
+    figures = figure_run / "results" / "figures"
+    for name in [*PAPER_PANELS, "phase_damping"]:
+        for suffix in (".png", ".pdf"):
+            path = figures / "paper" / f"{name}{suffix}"
+            assert path.stat().st_size > 5000, path
+    sweep = sorted(p.name for p in (figures / "sweep").rglob("*.png"))
+    assert "xi0_vs_n.png" in sweep
+    assert any(name.startswith("half_life_map_N") for name in sweep)
+    assert any(name.startswith("half_life_vs_n") for name in sweep)
+
+
+def test_fig2a_half_life_markers_agree_with_the_summary_table(figure_run):
+    table = pd.read_csv(figure_run / "results" / "summary" / "half_lives.csv")
+    one = table[(table.n_cells == 1) & (table.channel == "relaxation")].set_index("state")
+    for state in ("classical", "quantum"):
+        assert one.loc[state, "ergotropy_half_life"] == pytest.approx(
+            HALF_LIVES[("relaxation", state)], rel=1e-6
+        )
+
+
+def test_html_report_bundles_the_figures(figure_run):
+    done = snakemake(figure_run, "--report", "report.html")
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = figure_run / "report.html"
+    assert report.stat().st_size > 100_000
+    text = report.read_text(errors="replace")
+    for name in ("fig2a", "fig4b", "half_life_map", "half_lives"):
+        assert name in text, name
