@@ -157,9 +157,7 @@ def build_dataset(
         ds.coords[key] = ((), value, {"long_name": long_name, "units": units})
     ds.coords["geometry"] = ((), geometry.label, {"long_name": "network geometry"})
     ds.coords["channel"] = ((), point.channel, {"long_name": "dissipative channel"})
-    flags = [
-        name for name, limit in HEALTH_LIMITS.items() if _exceeds(name, ds[name].values, limit)
-    ]
+    flags = health_flags(ds)
     ds.attrs = {
         "Conventions": "CF-1.10",
         "title": "Self-discharging of an N-cell quantum battery: one parameter point",
@@ -178,10 +176,21 @@ def build_dataset(
     return ds
 
 
-def _exceeds(name: str, values: np.ndarray, limit: float) -> bool:
-    if name == "min_eigenvalue":
-        return bool(np.nanmin(values) < limit)
-    return bool(np.nanmax(values) > limit)
+def health_flags(ds: xr.Dataset) -> list[str]:
+    """The health diagnostics of ``ds`` (every state, or one selected) past HEALTH_LIMITS.
+
+    A diagnostic that is NaN counts as past its limit: unknown is not healthy.
+    """
+    flags = []
+    for name, limit in HEALTH_LIMITS.items():
+        values = np.asarray(ds[name].values, float)
+        if name == "min_eigenvalue":
+            healthy = np.all(values >= limit)
+        else:
+            healthy = np.all(values <= limit)
+        if not healthy:
+            flags.append(name)
+    return flags
 
 
 #: Global attribute holding :func:`content_checksum` of the rest of the file.

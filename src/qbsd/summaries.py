@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .dataset import HEALTH_LIMITS
+from .dataset import health_flags
 
 POINT_COLUMNS = ["channel", "n_cells", "geometry", "J", "gamma12", "state"]
 
@@ -97,11 +97,7 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
         row["energy0"] = float(u[0])
         row["dead_energy_per_cell"] = float((u[0] - e[0]) / n_cells) + 0.0  # no -0.0
         row["final_ergotropy_fraction"] = float(e[-1] / e[0]) if e[0] > 0 else np.nan
-        row["health_ok"] = bool(
-            float(one["max_trace_error"]) <= HEALTH_LIMITS["max_trace_error"]
-            and float(one["min_eigenvalue"]) >= HEALTH_LIMITS["min_eigenvalue"]
-            and float(one["max_hermiticity_error"]) <= HEALTH_LIMITS["max_hermiticity_error"]
-        )
+        row["health_ok"] = not health_flags(one)
         rows.append(row)
     return pd.DataFrame(rows)
 
