@@ -153,11 +153,12 @@ class EventTracker:
             self.found[spec.name] = _Found(index, left, level)
         self._previous_state = rho[-1].copy()
 
-    def _full(self, key: str) -> np.ndarray:
+    def full(self, key: str) -> np.ndarray:
+        """The whole series of one observable fed so far."""
         return np.concatenate(self.series[key])
 
     def _first_flip(self, spec: EventSpec, start: int) -> tuple[int, float] | None:
-        v = self._full(spec.series)
+        v = self.full(spec.series)
         level = spec.level * v[0] if spec.relative else spec.level
         if spec.relative and not v[0] > 0:
             return None  # nothing to halve (e.g. coherence of |e>^N)
@@ -227,7 +228,7 @@ class EventTracker:
 
     def peak(self, key: str) -> tuple[float, float]:
         """Maximum of a series and its time (parabolic refinement between grid points)."""
-        v = self._full(key)
+        v = self.full(key)
         if v.size == 0 or not np.any(np.isfinite(v)):
             return np.nan, np.nan
         k = int(np.nanargmax(v))

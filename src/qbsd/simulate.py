@@ -210,16 +210,14 @@ def simulate(
         ("population", True),
         ("concurrence", True),
     ):
-        stacked = np.stack([np.concatenate(t.series[key]) for t in trackers])
+        stacked = np.stack([t.full(key) for t in trackers])
         series[key] = np.swapaxes(stacked, 1, 2) if axis_last else stacked
     has_links = bool(point.geometry.edges)
     peaks = [t.peak("concurrence_mean") if has_links else (np.nan, np.nan) for t in trackers]
     health = {
-        "max_trace_error": [np.concatenate(t.series["trace_error"]).max() for t in trackers],
-        "min_eigenvalue": [np.concatenate(t.series["min_eigenvalue"]).min() for t in trackers],
-        "max_hermiticity_error": [
-            np.concatenate(t.series["hermiticity_error"]).max() for t in trackers
-        ],
+        "max_trace_error": [t.full("trace_error").max() for t in trackers],
+        "min_eigenvalue": [t.full("min_eigenvalue").min() for t in trackers],
+        "max_hermiticity_error": [t.full("hermiticity_error").max() for t in trackers],
     }
     event_arrays = {key: [e[key] for e in events] for key in events[0]}
     if not has_links:  # entanglement is undefined without links
