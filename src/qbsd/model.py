@@ -7,52 +7,14 @@ All rates and couplings are in units of the single-cell decay rate Gamma
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .channels import CHANNELS, Channel, Term
+from .channels import channel_parameters as channel_parameters  # re-exported
+from .disorder import check_values
 from .geometry import Geometry
-
-
-@dataclass(frozen=True)
-class Channel:
-    """A dissipative channel: jump operator type and Kossakowski prefactor.
-
-    The generator is ``sum_nm K_nm D[X_n, X_m] + local_dephasing * sum_n D[sz_n]``
-    with ``K = rate * (I + gamma12 * A)`` and ``X = sm`` or ``sz``.
-    """
-
-    name: str
-    jump: str  # "sm" (decay) or "sz" (dephasing)
-    rate: float  # prefactor of K in units of Gamma
-    local_dephasing: float  # rate of the extra local D[sz] term, units of Gamma
-    description: str
-
-
-CHANNELS: dict[str, Channel] = {
-    "relaxation": Channel(
-        "relaxation",
-        "sm",
-        0.5,
-        0.125,
-        "the paper's Eq. (5) with collective leakage: K=(Gamma/2)(I+g12 A) on sm, "
-        "plus (Gamma/8) D[sz] per cell (T1 = T2 = 2/Gamma)",
-    ),
-    "amplitude_damping": Channel(
-        "amplitude_damping",
-        "sm",
-        1.0,
-        0.0,
-        "spontaneous emission: K=Gamma(I+g12 A) on sm (T2 = 2 T1 = 2/Gamma)",
-    ),
-    "phase_damping": Channel(
-        "phase_damping",
-        "sz",
-        0.5,
-        0.0,
-        "pure dephasing: K=(Gamma/2)(I+g12 A) on sz (coherence decays at Gamma)",
-    ),
-}
 
 
 class UnphysicalPointError(ValueError):
@@ -78,16 +40,34 @@ class Point:
         Collective rate Gamma_12/Gamma on every link.
     channel
         Name of the dissipative channel (see ``CHANNELS``).
+    parameters
+        Keyword only. The channel's parameters, ``{name: value}`` (``thermal``:
+        ``{"n_th": ...}``); stored as ``(name, value)`` pairs in declaration
+        order. A channel without parameters takes none.
+    detunings
+        Keyword only. Static local fields delta_n/Gamma, one per cell: the
+        Hamiltonian gains ``sum_n (delta_n / 2) sz_n`` (``docs/model.md``,
+        "Disorder"). Empty (default): none.
+    coupling_offsets
+        Keyword only. Coupling offsets u_l/Gamma, one per link in the order of
+        ``geometry.edges``: link l couples with ``J + u_l``. Empty (default):
+        every link couples with J.
     """
 
     geometry: Geometry
     J: float
     gamma12: float
     channel: str
+    detunings: tuple[float, ...] = field(default=(), kw_only=True)
+    coupling_offsets: tuple[float, ...] = field(default=(), kw_only=True)
+    parameters: tuple[tuple[str, float], ...] = field(default=(), kw_only=True)
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, got {self.channel!r}")
+        given = self.parameters
+        given = dict(given.items() if hasattr(given, "items") else (given or ()))
+        object.__setattr__(self, "parameters", self.spec.check_parameters(given))
         for key in ("J", "gamma12"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
@@ -96,6 +76,16 @@ class Point:
                 raise ValueError(f"{key} must be finite, got {value!r}")
         if self.gamma12 < 0:
             raise ValueError(f"gamma12 must be >= 0 (a rate), got {self.gamma12!r}")
+        for key, length, what in (
+            ("detunings", self.n_cells, "cell"),
+            ("coupling_offsets", len(self.geometry.edges), "link"),
+        ):
+            value = getattr(self, key)
+            if value is None or (isinstance(value, tuple) and not value):
+                values = ()  # clean
+            else:
+                values = check_values(value, length, key, what)
+            object.__setattr__(self, key, values)
         self.check_complete_positivity()
 
     @property
@@ -106,13 +96,62 @@ class Point:
     def spec(self) -> Channel:
         return CHANNELS[self.channel]
 
-    def kossakowski(self) -> np.ndarray:
-        """Kossakowski matrix K over the cells (units of Gamma)."""
+    @property
+    def disordered(self) -> bool:
+        """Whether any detuning or coupling offset is nonzero."""
+        return any(self.detunings) or any(self.coupling_offsets)
+
+    def link_couplings(self) -> np.ndarray:
+        """The coupling J + u_l of every link, in the order of ``geometry.edges``."""
+        couplings = np.full(len(self.geometry.edges), float(self.J))
+        if self.coupling_offsets:
+            couplings += np.asarray(self.coupling_offsets)
+        return couplings
+
+    def preserves(self, perm: tuple[int, ...]) -> bool:
+        """Whether the cell permutation ``perm`` (cell c -> ``perm[c]``) maps the
+        detunings and coupling offsets of this point onto themselves.
+
+        The graph automorphisms that do are exact symmetries of the disordered
+        point; random disorder leaves none but the identity.
+        """
+        if self.detunings and any(
+            self.detunings[perm[c]] != self.detunings[c] for c in range(self.n_cells)
+        ):
+            return False
+        if self.coupling_offsets:
+            offset = dict(zip(self.geometry.edges, self.coupling_offsets, strict=True))
+            for (a, b), u in offset.items():
+                image = (min(perm[a], perm[b]), max(perm[a], perm[b]))
+                if offset.get(image) != u:
+                    return False
+        return True
+
+    def parameter(self, name: str) -> float:
+        """Value of the channel parameter ``name`` (NaN if the channel has none such)."""
+        return dict(self.parameters).get(name, math.nan)
+
+    def kossakowski(self, term: Term | None = None) -> np.ndarray:
+        """Matrix ``c M`` of one of the channel's terms (default: the first), units of Gamma.
+
+        ``M = I + gamma12 A`` for a collective term, ``I`` for a local one; ``c``
+        is the term's prefactor at this point's parameters.
+        """
+        term = self.spec.terms[0] if term is None else term
         n = self.n_cells
-        return self.spec.rate * (np.eye(n) + self.gamma12 * self.geometry.adjacency)
+        c = self.spec.prefactor(term, dict(self.parameters))
+        if term.collective:
+            return c * (np.eye(n) + self.gamma12 * self.geometry.adjacency)
+        return c * np.eye(n)
 
     def check_complete_positivity(self) -> None:
-        """Raise ``UnphysicalPointError`` if K is not positive semidefinite."""
+        """Raise ``UnphysicalPointError`` if a Kossakowski matrix is not positive semidefinite.
+
+        Every prefactor is >= 0 by declaration, so the collective matrix
+        ``I + gamma12 A`` decides, for every channel alike.
+        """
+        if not any(term.collective for term in self.spec.terms):
+            return
         if 1.0 + self.gamma12 * self.geometry.lambda_min < -_CP_TOLERANCE:
             bound = self.geometry.gamma12_bound()
             raise UnphysicalPointError(

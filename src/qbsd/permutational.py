@@ -175,6 +175,14 @@ def is_permutation_invariant(point: Point) -> bool:
 
 
 def check_permutation_invariant(point: Point) -> None:
+    if point.disordered:
+        raise ValueError(
+            f"the permutation-invariant solver (method 'piqs') takes no disorder: a point "
+            f"with detunings or coupling offsets (W > 0 or W_J > 0) is not "
+            f"permutation-invariant (geometry={point.geometry.label}, "
+            f"n_cells={point.n_cells}). Use method 'auto' or 'sector' (symmetry-reduced), "
+            f"or 'expm', 'bdf', 'adams' for this point"
+        )
     if not is_permutation_invariant(point):
         raise ValueError(
             f"the permutation-invariant solver (method 'piqs') needs the all-to-all "
@@ -198,7 +206,12 @@ def selects_permutational(n_cells: int, method: str, geometry: str | None) -> bo
 
 
 def wants_permutational(point: Point, method: str) -> bool:
-    """Whether ``make_solver(point, method)`` should use this backend."""
+    """Whether ``make_solver(point, method)`` should use this backend.
+
+    ``"auto"`` never picks it for a disordered point (``"piqs"`` then refuses).
+    """
+    if method == "auto" and point.disordered:
+        return False
     return selects_permutational(point.n_cells, method, point.geometry.name)
 
 

@@ -9,6 +9,8 @@ grid in chunks so that memory stays bounded:
     conserved excitation difference q and the geometry's automorphisms), with
     exact steps for N <= 6 and zvode's Adams method above; observables straight
     from the reduced coordinates, spectra block by block. Chunks are (B, n_orbits).
+    Built from the channel's ladder form; a channel that changes q is refused
+    (``sector_refusal``), and ``auto`` runs it on the full space instead.
 
 The full-space backends (``FullSpaceSolver``; chunks are (B, d, d)):
 
@@ -38,6 +40,7 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg
 
+from .channels import excitation_difference_violation
 from .liouvillian import liouvillian, liouvillian_rows, to_qutip
 from .model import Point
 from .observables import Observer, SectorObserver, blas_threads
@@ -267,6 +270,12 @@ class SectorSolver:
     ):
         if integrator not in ("auto", "exact", "adams"):
             raise ValueError(f"integrator must be auto, exact or adams, got {integrator!r}")
+        refusal = sector_refusal(point)
+        if refusal:
+            raise ValueError(
+                f"the sector method needs a generator that conserves the excitation "
+                f"difference q: {refusal}. Use method 'auto', 'expm', 'bdf' or 'adams'"
+            )
         self.point = point
         self.n_cells = point.n_cells
         self.dim = 2**point.n_cells
@@ -281,12 +290,16 @@ class SectorSolver:
             integrator = "exact" if point.n_cells <= EXACT_MAX_CELLS else "adams"
         self.integrator = integrator
         start = _time.perf_counter()
-        self._setup(automorphism_generators(point.geometry))
+        # disorder keeps U(1) (it conserves excitations) but only the
+        # automorphisms that map it onto itself: none, for random disorder
+        generators = [g for g in automorphism_generators(point.geometry) if point.preserves(g)]
+        self._setup(generators)
         self.stats["build_seconds"] = _time.perf_counter() - start
 
     def _setup(self, generators) -> None:
         basis = SectorBasis(self.n_cells, generators)
-        rows = liouvillian_rows(self.point, basis.reps, self.omega0)
+        # the ladder form keeps every entry inside its q-block (checked in __init__)
+        rows = liouvillian_rows(self.point, basis.reps, self.omega0, ladder=True)
         self.basis = basis
         self.generator = basis.reduce_rows(*rows)
         self._norm = float(abs(self.generator).sum(axis=0).max()) if self.generator.nnz else 0.0
@@ -582,12 +595,30 @@ def _ahead(iterator, depth: int = 2):
                 thread.join(timeout=0.05)
 
 
+def sector_refusal(point: Point) -> str | None:
+    """Why the sector backend cannot run ``point`` (None: it can).
+
+    It needs the U(1) symmetry: a channel whose ladder form has a term that
+    changes ``q = n(ket) - n(bra)`` (``channels.excitation_difference_violation``)
+    is refused. The graph automorphisms need nothing from the channel: every
+    Kossakowski matrix is ``I`` or ``I + gamma12 A``, invariant under them.
+    """
+    return excitation_difference_violation(point)
+
+
+# Cells up to which the full-space fallback of ``auto`` uses the exact propagator.
+FALLBACK_EXPM_MAX_CELLS = 5
+
+
 def make_solver(point: Point, method: str = "auto", **options) -> FullSpaceSolver:
     """The solver backend for ``point``: every backend has ``run``, ``observe``, ``evolve``.
 
     ``run(states, times)`` yields ``(state_index, time_slice, chunk)``;
     ``observe(chunk)`` returns the observables of a chunk (leading dim B);
     ``evolve(one_state, s)`` propagates one state of the chunk by ``s``.
+    ``auto`` takes the first backend that can run the point: the Dicke basis
+    (large symmetric points), the sector backend, the full space (``expm``
+    up to FALLBACK_EXPM_MAX_CELLS cells, ``adams`` above).
     """
     # --- permutation-invariant backend (issue 8): "piqs", or "auto" for large symmetric N
     from .permutational import PermutationalSolver, wants_permutational
@@ -595,6 +626,12 @@ def make_solver(point: Point, method: str = "auto", **options) -> FullSpaceSolve
     if wants_permutational(point, method):
         return PermutationalSolver(point, method=method, **options)
     # --- end permutation-invariant backend
-    if method in ("auto", "sector"):
+    if method == "sector" or (method == "auto" and sector_refusal(point) is None):
         return SectorSolver(point, method="sector", **options)
+    if method == "auto":
+        options.pop("integrator", None)
+        method = "expm" if point.n_cells <= FALLBACK_EXPM_MAX_CELLS else "adams"
+        solver = FullSpaceSolver(point, method=method, **options)
+        solver.stats["fallback"] = sector_refusal(point)
+        return solver
     return FullSpaceSolver(point, method=method, **options)

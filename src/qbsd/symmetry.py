@@ -1,24 +1,33 @@
 """Exact symmetry reduction of the N-cell density matrix.
 
-Two symmetries of every channel of MODEL.md are used; neither approximates
-anything.
+Two symmetries of every channel of ``docs/model.md`` are used; neither
+approximates anything.
 
 U(1), the excitation-number difference
-    H_int conserves the number of excitations and every jump operator
-    (``sm_n`` or ``sz_n``) changes it by the same amount on both sides of
-    rho, so the generator conserves ``q = n(ket) - n(bra)``: the q-blocks of
-    rho evolve independently. The ``q < 0`` blocks are the Hermitian
-    conjugates of the ``q > 0`` ones, so only ``q >= 0`` is stored.
+    H_int conserves the number of excitations. Written in ladder operators
+    (``channels.ladder_form``), a channel is ``sum M^ab_nm D[E^a_n, E^b_m]``
+    with ``E`` in ``sm, sp, sz``; the term ``(a, b)`` changes
+    ``q = n(ket) - n(bra)`` by ``charge(a) - charge(b)``. Every channel of the
+    study has only ``a = b`` terms once its declaration is expanded (for
+    ``depolarizing`` the cross terms of ``D[sx]`` and ``D[sy]`` cancel:
+    ``D[sx_n, sx_m] + D[sy_n, sy_m] = 2 (D[sm_n, sm_m] + D[sp_n, sp_m])``),
+    so the generator conserves q: the q-blocks of rho evolve independently.
+    This is checked at every point (``solvers.sector_refusal``); a channel
+    that fails it runs on the full space. The ``q < 0`` blocks are the
+    Hermitian conjugates of the ``q > 0`` ones, so only ``q >= 0`` is stored.
 
 Graph automorphisms
     A permutation g of the cells that maps the edge set onto itself leaves
-    H_int, the Kossakowski matrix and the product initial states invariant,
+    H_int, every Kossakowski matrix (``I`` or ``I + gamma12 A``, whatever the
+    channel) and the product initial states invariant,
     so ``rho(t)[g i, g j] = rho(t)[i, j]`` with ``g i`` the permuted basis
     state. One number per orbit of the group on the index pairs ``(i, j)``
     (with ``q >= 0``) determines rho: these are the *reduced coordinates*,
     ``c[orbit] = rho[representative pair]``, and the Liouvillian maps the
     invariant subspace to itself, so it acts on them directly
-    (``SectorBasis.reduce_generator``).
+    (``SectorBasis.reduce_generator``). Static disorder (detunings, coupling
+    offsets) conserves excitations, so U(1) stays; an automorphism is used
+    only if it maps the disorder onto itself (``Point.preserves``).
 
 Spectra (ergotropy, the smallest eigenvalue) use the same group: rho commutes
 with every permutation matrix P_g, hence with a generic Hermitian element Y of
