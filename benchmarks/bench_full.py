@@ -1,4 +1,4 @@
-"""Benchmark of one parameter point: qbsd against two QuTiP anchors (issue 5).
+"""Benchmark of one parameter point: qbsd against two QuTiP anchors.
 
 Point: linear chain, relaxation, J = 2, gamma12 = 0.5, |+>^N (``quantum``),
 t in [0, 10], 1001 points, every stored observable.

@@ -1,6 +1,6 @@
 """Workflow overhead: ``snakemake --cores 2`` against the same simulations in one process.
 
-Issue 5, target 3: the default study through ``snakemake --cores 2`` within 1.3x
+The target: the default study through ``snakemake --cores 2`` within 1.3x
 of the time its simulations take in one process with 2 workers, and a small
 point's job (N <= 3) well under a second beyond its physics.
 

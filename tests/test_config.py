@@ -254,7 +254,7 @@ BAD_CONFIGS = [
     ),
     ("non-finite J", {"grid": {"J": [float("nan")]}}, None, ["grid.J[0]", "nan", "finite"]),
     ("config not a mapping", [1, 2], None, ["must be a mapping"]),
-    # the large-N symmetric battery (issue 8): every problem names a large_n key
+    # the large-N symmetric battery: every problem names a large_n key
     (
         "large_n not a mapping",
         {"large_n": "yes"},

@@ -1,6 +1,6 @@
 """The permutation-invariant (Dicke-basis) backend against the full density matrix.
 
-The proof of issue 8: for N = 2..6, every channel, state, J in {0, 2} and
+What it proves: for N = 2..6, every channel, state, J in {0, 2} and
 gamma12 in {0, 0.5}, every stored observable (and every event time) of
 ``method="piqs"`` equals the full solver to 1e-7; closed forms for uncoupled
 cells at N = 10, 20; xi(0) for N up to 100; the piqs coefficient formulas

@@ -96,7 +96,7 @@ def test_fig2a_half_life_markers_come_from_the_dataset(single):
     texts = " ".join(t.get_text() for t in fig.legends[0].get_texts())
     for tau in taus:
         assert f"{tau:.3f}" in texts
-    # MODEL.md: 2 ln(6/5) and 2 ln[2(1 + sqrt 6)/5]
+    # docs/model.md, "Reference values": 2 ln(6/5) and 2 ln[2(1 + sqrt 6)/5]
     assert "0.365" in texts and "0.644" in texts
 
 

@@ -1,4 +1,4 @@
-"""Reliability (issue 7): interrupted runs, damaged files, numerical health,
+"""Reliability: interrupted runs, damaged files, numerical health,
 reproducibility and concurrent writers. Bad input is in tests/test_config.py.
 
 The slow tests share one study of 37 distinct points (N = 1..6, so N = 5 and

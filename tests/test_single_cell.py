@@ -1,4 +1,4 @@
-"""One cell against the closed forms of MODEL.md ("Reference values")."""
+"""One cell against the closed forms of docs/model.md ("Reference values")."""
 
 import numpy as np
 import pytest

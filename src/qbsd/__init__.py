@@ -1,6 +1,6 @@
 """qbsd: self-discharging of N-cell quantum batteries.
 
-The physics is in ``MODEL.md`` terms: N two-level cells on a network
+The physics is that of ``docs/model.md``: N two-level cells on a network
 geometry, exchange coupling J, collective dissipation gamma12, three
 dissipative channels; observables U, E, xi, l1 coherence, concurrence.
 """

@@ -1,6 +1,6 @@
 """The trajectory dataset of one point: one builder shared by every solver path.
 
-Layout and names follow CONTRACT.md ("Trajectory files"); CF-style ``units``
+Layout and names follow the README ("Using the package"); CF-style ``units``
 and ``long_name`` on every variable, provenance in the global attributes.
 """
 
@@ -41,7 +41,7 @@ HEALTH = {
     "max_hermiticity_error": ("1", "largest |rho - rho^dagger| entry over the trajectory"),
 }
 
-# Thresholds of the numerical-health flags (issue: nothing silently wrong).
+# Thresholds of the numerical-health flags: past them a run warns, never silently wrong.
 HEALTH_LIMITS = {"max_trace_error": 1e-8, "min_eigenvalue": -1e-8, "max_hermiticity_error": 1e-8}
 
 #: zlib compression, and a Fletcher-32 checksum per chunk (HDF5 filter): a

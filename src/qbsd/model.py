@@ -1,7 +1,7 @@
 """One parameter point of the study: geometry, coupling, dissipative channel.
 
 All rates and couplings are in units of the single-cell decay rate Gamma
-(Gamma = 1), time in 1/Gamma (MODEL.md, "Units and frame").
+(Gamma = 1), time in 1/Gamma (docs/model.md, "Units and frame").
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Rates in the normalisation of ``qutip.piqs.Dicke`` (checked against the full
 density-matrix solver in the tests):
 
 ========================  =========================================
-piqs keyword               MODEL.md term
+piqs keyword               docs/model.md term
 ========================  =========================================
 ``emission``               ``rate (1 - g) sum_n D[sm_n]``
 ``collective_emission``    ``rate g D[J-]``, ``J- = sum_n sm_n``

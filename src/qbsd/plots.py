@@ -8,7 +8,7 @@ Every function takes data, never paths or a results layout:
   whose values are datasets) and draw every dataset they are given;
 - sweep figures (``half_life_heatmap``, ``half_life_vs_n``, ``xi0_vs_n``,
   ``large_n_scaling``) take a summary :class:`pandas.DataFrame` with the
-  columns of ``qbsd.summaries.summarize`` (CONTRACT.md, "Summary tables")
+  columns of ``qbsd.summaries.summarize`` (the README, "Analysing results")
   and filter it by keyword.
 
 Each returns the :class:`matplotlib.figure.Figure` and, given ``stem``,
@@ -565,7 +565,7 @@ PANELS = {
     "phase_damping": phase_damping,
 }
 
-# The paper's parameters (MODEL.md, "What the paper reports").
+# The paper's parameters (docs/model.md, "What the paper reports").
 PAPER_J, PAPER_GAMMA12 = 2.0, 0.5
 _CHAIN = {"channel": "relaxation", "geometry": "linear", "J": PAPER_J, "gamma12": PAPER_GAMMA12}
 _NETWORKS = {
@@ -1061,7 +1061,7 @@ def xi0_vs_n(
     couplings: every row of one state and N is drawn (median marker, with the
     min-max spread as an error bar, invisible when the rows agree). The
     second panel is drawn when the table has ``dead_energy_per_cell``
-    (CONTRACT.md's ``xi0_scaling``). ``criteria`` filter the table
+    (the ``xi0_scaling`` summary table). ``criteria`` filter the table
     (e.g. ``channel="relaxation"``).
     """
     sub = _filter(frame, **criteria)
@@ -1130,7 +1130,7 @@ def large_n_scaling(
     quantity: str = "ergotropy_half_life",
     states: tuple[str, str] = ("classical", "quantum"),
 ) -> Figure:
-    """Half-life, quantum advantage and xi(0) versus N on a log N axis (issue 8).
+    """Half-life, quantum advantage and xi(0) versus N on a log N axis.
 
     One geometry and channel (default: ``symmetric``, ``relaxation``); one
     line per initial state and per (J, gamma12) left in the table after

@@ -4,8 +4,8 @@ A *label* is one requested combination of the grid axes (channel, n_cells,
 geometry, J, gamma12), named as the user named it; the config's optional
 ``large_n`` section adds labels of geometry ``symmetric`` (the all-to-all
 battery at large N) the same way. A *distinct point* is one
-simulation. Labels that are the same physics share one point (CONTRACT.md,
-"Distinct points"):
+simulation. Labels that are the same physics share one point (the README,
+"Changing the study"):
 
 - N = 1 ignores geometry, J and gamma12: one point per channel, stored under
   ``N1/single`` (simulated with no links, J = gamma12 = 0);
@@ -54,7 +54,7 @@ TRAJECTORY_PATTERN = (
 SINGLE = "single"
 UNCOUPLED = "uncoupled"
 
-# The parameters of the paper's Figs. 2-5 (MODEL.md, "What the paper reports").
+# The parameters of the paper's Figs. 2-5 (docs/model.md, "What the paper reports").
 PAPER_J = 2.0
 PAPER_GAMMA12 = 0.5
 PAPER_STATES = ("classical", "quantum")
@@ -274,7 +274,7 @@ def grid_labels(
 
 
 def paper_labels() -> list[Label]:
-    """The points of the paper's Figs. 2-5 (MODEL.md), all at J = 2, gamma12 = 1/2.
+    """The points of the paper's Figs. 2-5 (docs/model.md), all at J = 2, gamma12 = 1/2.
 
     Fig. 2: one cell, relaxation and phase damping; Fig. 3: the linear chain,
     N = 1..5, relaxation; Figs. 4-5: N = 5, the four geometries, relaxation.

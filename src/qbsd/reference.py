@@ -1,4 +1,4 @@
-"""Exact single-cell results of MODEL.md ("Reference values"), for tests and figures.
+"""Exact single-cell results of docs/model.md ("Reference values"), for tests and figures.
 
 Times in 1/Gamma, energies in hbar*omega0; ``t`` may be an array.
 """

@@ -56,7 +56,7 @@ def memory_estimate(
     the symmetry-reduced default (``sector``, also ``auto``) uses
     ``sector_memory_estimate``.
     """
-    # --- permutation-invariant backend (issue 8)
+    # --- permutation-invariant backend
     if selects_permutational(n_cells, method, geometry):
         return permutational_memory_estimate(n_cells, n_states)
     # --- end permutation-invariant backend
@@ -126,7 +126,7 @@ def check_memory(
     need = memory_estimate(n_cells, n_states, method, geometry=geometry)
     have = available_memory()
     if need > have:
-        # --- permutation-invariant backend (issue 8): name the solver that needs it
+        # --- permutation-invariant backend: name the solver that needs it
         where = (
             "permutation-invariant (piqs)"
             if selects_permutational(n_cells, method, geometry)
@@ -183,8 +183,8 @@ def simulate(
     Returns
     -------
     xarray.Dataset
-        The trajectory dataset of CONTRACT.md, plus event times, peak
-        concurrence and numerical-health diagnostics per state.
+        The trajectory dataset (the README, "Using the package"), plus event
+        times, peak concurrence and numerical-health diagnostics per state.
     """
     started = _time.perf_counter()
     states = check_states(states)

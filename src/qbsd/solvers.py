@@ -620,7 +620,7 @@ def make_solver(point: Point, method: str = "auto", **options) -> FullSpaceSolve
     (large symmetric points), the sector backend, the full space (``expm``
     up to FALLBACK_EXPM_MAX_CELLS cells, ``adams`` above).
     """
-    # --- permutation-invariant backend (issue 8): "piqs", or "auto" for large symmetric N
+    # --- permutation-invariant backend: "piqs", or "auto" for large symmetric N
     from .permutational import PermutationalSolver, wants_permutational
 
     if wants_permutational(point, method):

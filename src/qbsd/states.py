@@ -1,4 +1,7 @@
-"""Initial states: products over cells of one single-cell state (MODEL.md)."""
+"""Initial states: products over cells of one single-cell state.
+
+Definitions in docs/model.md, "Initial states".
+"""
 
 from __future__ import annotations
 
