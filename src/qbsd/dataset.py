@@ -6,11 +6,9 @@ and ``long_name`` on every variable, provenance in the global attributes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .events import EVENTS
+from .storage import DiskFullError, atomic_path  # noqa: F401 (part of this module's API)
 
 VARIABLES = {
     # name: (dims, units, long_name)
@@ -47,6 +46,9 @@ HEALTH_LIMITS = {"max_trace_error": 1e-8, "min_eigenvalue": -1e-8, "max_hermitic
 #: zlib compression, and a Fletcher-32 checksum per chunk (HDF5 filter): a
 #: corrupted chunk fails to read instead of returning wrong numbers.
 ENCODING = {"zlib": True, "complevel": 4, "fletcher32": True}
+
+#: Bytes of HDF5 metadata (superblock, headers, attributes) a file needs beyond its data.
+NETCDF_OVERHEAD = 64 * 1024
 
 #: HDF5 (under netCDF4) is not thread-safe and xarray's own locks do not cover
 #: a whole ``to_netcdf``: jobs that run as threads of one snakemake process
@@ -240,11 +242,11 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` compressed and atomically: a unique temporary file, then rename.
 
     Records :func:`content_checksum` as the ``checksum`` attribute (also in
-    ``ds.attrs``); :func:`read_netcdf` checks it.
+    ``ds.attrs``); :func:`read_netcdf` checks it. A write that fails for lack
+    of space raises :class:`DiskFullError` and leaves nothing behind.
     """
     path = Path(path)
     ds.attrs[CHECKSUM_ATTR] = content_checksum(ds)
-    path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {
         name: dict(ENCODING)
         for name, var in ds.variables.items()
@@ -257,35 +259,12 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     encoding.update(
         {name: {"dtype": "S1"} for name, var in ds.variables.items() if var.dtype.kind in "OUS"}
     )
-    with atomic_path(path) as tmp, NETCDF_LOCK:
+    # A full disk surfaces from netCDF4 as "Permission denied" or "HDF error";
+    # atomic_path reports it as DiskFullError when less than the uncompressed
+    # size (plus HDF5 metadata) was free.
+    with atomic_path(path, needed=int(ds.nbytes) + NETCDF_OVERHEAD) as tmp, NETCDF_LOCK:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return path
-
-
-# Read once at import (single-threaded): os.umask can only be read by setting it.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Write to a unique hidden ``.<name>.*.part`` file, then rename it onto ``path``.
-
-    Readers never see a partial file, and concurrent writers never share a
-    temporary file. The result gets the usual permissions (0666 less the
-    umask), not mkstemp's private 0600: results are meant to be shared.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:

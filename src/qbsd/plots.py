@@ -40,6 +40,7 @@ from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 from . import style
 from .dataset import read_netcdf
 from .points import LARGE_N_GEOMETRY
+from .storage import atomic_path, disk_full_error, free_bytes, space_errno
 
 Datasets = xr.Dataset | Mapping[object, xr.Dataset] | Iterable[xr.Dataset]
 Stem = str | os.PathLike | None
@@ -129,8 +130,18 @@ def _matches(value, want) -> bool:
     if isinstance(want, (list, tuple, set, frozenset)):
         return any(_matches(value, w) for w in want)
     if isinstance(value, float):
-        return math.isclose(value, float(want), rel_tol=1e-9, abs_tol=1e-12)
+        return _same_value(value, want)
     return value == want
+
+
+def _same_value(a: float, b: float) -> bool:
+    """Whether two grid values are the same point: relative 1e-9 and no absolute slack.
+
+    No absolute tolerance: a grid may hold 0 next to 1e-12 (any value the
+    config schema accepts), and the values are already rounded to
+    ``points.SIGNIFICANT_DIGITS`` digits.
+    """
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
 
 
 def _one(datasets: Datasets, panel: str) -> xr.Dataset:
@@ -633,7 +644,7 @@ def _filter(frame: pd.DataFrame, **criteria) -> pd.DataFrame:
         match = np.zeros(len(frame), dtype=bool)
         for w in wants:
             if pd.api.types.is_float_dtype(column) or isinstance(w, float):
-                match |= np.isclose(column.astype(float).to_numpy(), float(w), rtol=1e-9)
+                match |= np.isclose(column.astype(float).to_numpy(), float(w), rtol=1e-9, atol=0)
             else:
                 match |= (column == w).to_numpy()
         keep &= match
@@ -690,7 +701,7 @@ def _grid(frame, quantity, x_values, y_values, x="J", y="gamma12"):
 
 def _index(values: Sequence[float], value: float) -> int:
     for i, v in enumerate(values):
-        if math.isclose(float(v), float(value), rel_tol=1e-9, abs_tol=1e-12):
+        if _same_value(v, value):
             return i
     raise KeyError(value)
 
@@ -1282,20 +1293,43 @@ _LABEL_KEYS = ("channel", "n_cells", "geometry", "J", "gamma12")
 
 @contextlib.contextmanager
 def _job_log(log: str | os.PathLike, name: str):
-    """Write what a job did (or its traceback) to its log file."""
+    """Write what a job did (or its traceback) to its log file.
+
+    A log that cannot be written on failure never hides the job's own error
+    (on a full disk that is the :class:`~qbsd.storage.DiskFullError` of the
+    output); on success a full disk is reported as that error too.
+    """
     Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as out:
-        try:
-            yield out
-        except BaseException:
+    out = open(log, "w", encoding="utf-8")  # noqa: SIM115 (closed below on every path)
+    try:
+        yield out
+    except BaseException:
+        with contextlib.suppress(OSError):
             out.write(f"{name} failed:\n{traceback.format_exc()}")
+        with contextlib.suppress(OSError):
+            out.close()
+        raise
+    try:
+        out.close()
+    except OSError as exc:
+        if space_errno(exc) is None:
             raise
+        raise disk_full_error(log, free_bytes(Path(log).parent)) from exc
 
 
 def _stem(png: str | os.PathLike, pdf: str | os.PathLike | None = None) -> Path:
-    stem = Path(png).with_suffix("")
-    if pdf is not None and Path(pdf) != stem.with_suffix(".pdf"):
-        raise ValueError(f"the PDF must be {stem}.pdf (next to the PNG), got {pdf}")
+    """The common stem of a figure job's ``png`` and ``pdf`` outputs.
+
+    Only ``.png`` is cut off (a name like ``half_life_vs_n_J3.6.png`` keeps
+    its ``3.6``); the PDF must be the same stem plus ``.pdf``.
+    """
+    if not str(png).endswith(".png") or Path(png).name == ".png":
+        raise ValueError(f"the figure output must be a .png file, got {png}")
+    stem = style.figure_stem(png, ("png",))
+    if pdf is not None and Path(pdf) != style.figure_path(stem, "pdf"):
+        raise ValueError(
+            f"the PDF must be {style.figure_path(stem, 'pdf')} (next to the PNG), got {pdf}"
+        )
     return stem
 
 
@@ -1441,6 +1475,6 @@ def table_html_job(table, html, log, title="") -> None:
     """Rule ``summary_table_html``: a summary CSV as an HTML page of the report."""
     with _job_log(log, f"table {table}") as out:
         frame = pd.read_csv(table)
-        Path(html).parent.mkdir(parents=True, exist_ok=True)
-        Path(html).write_text(table_html(frame, title=title or str(table)), encoding="utf-8")
+        with atomic_path(html) as tmp:
+            tmp.write_text(table_html(frame, title=title or str(table)), encoding="utf-8")
         out.write(f"{table}: {len(frame)} rows -> {html}\n")

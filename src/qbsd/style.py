@@ -30,6 +30,8 @@ from pathlib import Path
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
+from .storage import atomic_path
+
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
     "black": "#000000",
@@ -152,20 +154,41 @@ def save(fig: Figure, stem: str | os.PathLike, formats: tuple[str, ...] = FORMAT
 
     A suffix on ``stem`` that names one of ``formats`` is dropped, so
     ``save(fig, "fig2a.png")`` also writes both files. Parent folders are
-    created. Returns the written paths.
+    created. Either every file is written or none is changed; a full disk
+    raises :class:`qbsd.storage.DiskFullError`. Returns the written paths.
     """
-    stem = Path(stem)
-    if stem.suffix.lstrip(".") in formats:
-        stem = stem.with_suffix("")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with context():
-        for fmt in formats:
-            path = stem.with_name(f"{stem.name}.{fmt}")
+    stem = figure_stem(stem, formats)
+    paths = [figure_path(stem, fmt) for fmt in formats]
+    # Every format goes to a temporary file first and all are renamed at the
+    # end: a failure (a full disk) leaves neither a truncated file nor a new
+    # PNG next to an old PDF.
+    with context(), contextlib.ExitStack() as stack:
+        for fmt, path in zip(formats, paths, strict=True):
+            tmp = stack.enter_context(atomic_path(path))
             metadata = {"png": PNG_METADATA, "pdf": PDF_METADATA}.get(fmt)
-            fig.savefig(path, format=fmt, metadata=metadata)
-            paths.append(path)
+            fig.savefig(tmp, format=fmt, metadata=metadata)
     return paths
+
+
+def figure_stem(path: str | os.PathLike, formats: tuple[str, ...] = FORMATS) -> Path:
+    """``path`` without a trailing ``.png``/``.pdf`` (one of ``formats``), else unchanged.
+
+    Only a known format counts as a suffix: ``half_life_vs_n_J3.6`` keeps its
+    ``.6`` (``Path.with_suffix`` would drop it), so any grid value in a file
+    name survives.
+    """
+    path = Path(path)
+    for fmt in formats:
+        ending = f".{fmt}"
+        if path.name.endswith(ending) and len(path.name) > len(ending):
+            return path.with_name(path.name[: -len(ending)])
+    return path
+
+
+def figure_path(stem: str | os.PathLike, fmt: str) -> Path:
+    """The file of ``stem`` in format ``fmt``: ``stem`` plus ``.fmt`` (never ``with_suffix``)."""
+    stem = Path(stem)
+    return stem.with_name(f"{stem.name}.{fmt}")
 
 
 def geometry_color(geometry: str, index: int = 0) -> str:

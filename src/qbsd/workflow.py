@@ -322,8 +322,8 @@ def label_rows(study: Study, results: str | os.PathLike = "results") -> pd.DataF
 
 
 def _atomic_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    # atomic_path creates the folder and turns a full disk into DiskFullError.
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, na_rep="")
