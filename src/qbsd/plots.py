@@ -1428,16 +1428,41 @@ SWEEP_FIGURES = {
 }
 
 
+#: Figure wildcards that are names; ``n_cells`` is an integer and every other
+#: one (``J``, ``gamma12``, any further grid axis) a number.
+TEXT_FACETS = ("channel", "geometry")
+
+
+def facet_values(facet: Mapping[str, str]) -> dict:
+    """A figure rule's wildcards (text) as the figure function's keyword arguments.
+
+    ``{"channel": "relaxation", "n_cells": "3", "J": "1e-07"}`` gives
+    ``{"channel": "relaxation", "n_cells": 3, "J": 1e-07}``. Raises
+    ``ValueError`` naming the wildcard when a value does not parse.
+    """
+    kwargs = {}
+    for key, value in facet.items():
+        if key in TEXT_FACETS:
+            kwargs[key] = str(value)
+            continue
+        kind = int if key == "n_cells" else float
+        try:
+            kwargs[key] = kind(value)
+        except (TypeError, ValueError):
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"figure wildcard {key}={value!r} is not {what}") from None
+    return kwargs
+
+
 def sweep_figure_job(kind, table, png, pdf, log, grid, **facet) -> None:
     """Rules ``half_life_map``, ``half_life_vs_n``, ``xi0_vs_n``: one sweep figure.
 
-    ``facet`` holds the wildcards (``channel``, ``n_cells``, ``J`` as text).
+    ``facet`` holds the wildcards (``channel``, ``n_cells``, ``J`` as text);
+    see :func:`facet_values`.
     """
     with _job_log(log, f"sweep figure {kind}") as out:
         frame = grid_rows(pd.read_csv(table), grid)
-        kwargs = {}
-        for key, value in facet.items():
-            kwargs[key] = {"n_cells": int, "J": float}.get(key, str)(value)
+        kwargs = facet_values(facet)
         stem = _stem(png, pdf)
         SWEEP_FIGURES[kind](frame, stem, **kwargs)
         out.write(f"{kind} {kwargs}: {len(frame)} grid rows -> {stem}.png, {stem}.pdf\n")
