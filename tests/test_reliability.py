@@ -26,7 +26,7 @@ import xarray as xr
 from snakerun import snakemake_command as _snakemake_command
 
 import qbsd
-from qbsd import dataset
+from qbsd import storage
 from qbsd.config import load_study, read_config_file
 from qbsd.dataset import read_netcdf, write_netcdf
 from qbsd.results import ResultsError
@@ -562,14 +562,14 @@ def test_concurrent_writers_never_share_a_temporary_file(small_results, tmp_path
     base = read_netcdf(path)
     versions = [base.assign(energy=base["energy"] + k) for k in range(6)]
     names: list[str] = []
-    mkstemp = dataset.tempfile.mkstemp
+    mkstemp = storage.tempfile.mkstemp
 
     def recording_mkstemp(*args, **kwargs):
         fd, name = mkstemp(*args, **kwargs)
         names.append(name)
         return fd, name
 
-    monkeypatch.setattr(dataset.tempfile, "mkstemp", recording_mkstemp)
+    monkeypatch.setattr(storage.tempfile, "mkstemp", recording_mkstemp)
     jobs = [(ds, tmp_path / "many" / f"point{k}.nc") for k, ds in enumerate(versions)]
     jobs += [(ds, tmp_path / "one" / "same.nc") for ds in versions]  # one target, 6 writers
     jobs += [(None, path)] * 4  # readers at the same time
