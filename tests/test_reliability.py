@@ -29,7 +29,7 @@ import qbsd
 from qbsd import storage
 from qbsd.config import load_study, read_config_file
 from qbsd.dataset import read_netcdf, write_netcdf
-from qbsd.results import ResultsError
+from qbsd.results import LABEL_DIMS, ResultsError
 from qbsd.workflow import (
     remove_stale_temporaries,
     settings_hash,
@@ -380,15 +380,37 @@ def _assert_names_file_and_command(message: str, path: Path, rel: str, force: bo
     assert f"run in {path.parents[len(Path(rel).parts)].resolve()}" in message, message
 
 
-def test_truncated_trajectory_is_named_at_open_time(results_copy):
+def _label_of(results: Path, rel: str) -> dict:
+    """The label axes of the first label that ``rel`` serves."""
+    manifest = pd.read_csv(results / "summary" / "labels.csv")
+    row = manifest[manifest["trajectory"] == rel].iloc[0]
+    return {dim: row[dim] for dim in LABEL_DIMS}
+
+
+def _read_error(res: xr.Dataset, label: dict) -> str:
+    """The message computing ``label``'s energy raises (it must raise ResultsError)."""
+    with pytest.raises(ResultsError) as caught:
+        res["energy"].sel(**label).values  # noqa: B018 - computing is the point
+    return str(caught.value)
+
+
+def test_truncated_trajectory_is_named_when_its_data_is_read(results_copy):
+    """Opening reads no trajectory; the first read of a damaged one names it, and no
+    computation that needs its numbers returns any; the other files still read."""
     rel, path = _a_trajectory(results_copy)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ResultsError) as caught:
-        qbsd.open_results(results_copy)
-    message = str(caught.value)
+    res = qbsd.open_results(results_copy)
+    message = _read_error(res, _label_of(results_copy, rel))
     _assert_names_file_and_command(message, path, rel, force=True)
     assert "damaged or truncated" in message and "n_cells=3" in message
+    with pytest.raises(ResultsError, match=re.escape(str(path))):
+        float(res["ergotropy"].sel(n_cells=3).mean())
+    with pytest.raises(ResultsError, match=re.escape(str(path))):
+        res.compute()
+    assert np.isfinite(res["ergotropy"].sel(n_cells=[1, 2]).values).all()
+    with pytest.raises(ResultsError, match=re.escape(str(path))):  # all checked up front
+        qbsd.open_results(results_copy, verify=True)
 
 
 def _header_opens(path: Path) -> bool:
@@ -425,15 +447,15 @@ def _energy_chunk(path: Path, tmp: Path) -> int:
     return int(starts[longest] + stops[longest]) // 2
 
 
-def test_corrupted_trajectory_is_named_at_open_time(results_copy, tmp_path):
-    """Overwritten bytes: never wrong numbers, and the file is named at open time.
+def test_corrupted_trajectory_is_named_when_its_data_is_read(results_copy, tmp_path):
+    """Overwritten bytes: never wrong numbers, and the file is named when first read.
 
     16 bytes overwritten at 48 places in turn either change nothing (unused
     space) or fail to read (HDF5 errors, Fletcher-32 chunk checksums, the
     file's content checksum). Bytes inside a data chunk leave the header
-    intact: a lazy open alone would only fail when the value is computed, but
-    open_results decodes every file once (verify=True) and names it at once;
-    so it does for a damaged header.
+    intact, so a lazy open of the file alone would return the other variables;
+    open_results reads each file whole, checksum included, when a value of it
+    is first computed, and names it; so it does for a damaged header.
     """
     rel, path = _a_trajectory(results_copy)
     chunk = _energy_chunk(path, tmp_path / "other.nc")
@@ -456,29 +478,39 @@ def test_corrupted_trajectory_is_named_at_open_time(results_copy, tmp_path):
             continue
         xr.testing.assert_identical(values, original)  # untouched numbers, never wrong ones
 
+    label = _label_of(results_copy, rel)
     for offset, where in ((chunk, "data"), (8, "header")):
         overwrite(offset)
         assert _header_opens(path) == (where == "data")
         if where == "data":
             with xr.open_dataset(path, chunks={}) as lazy, pytest.raises(Exception):  # noqa: B017
                 lazy["energy"].load()  # what a lazy open alone would hit later
-        with pytest.raises(ResultsError) as caught:
-            qbsd.open_results(results_copy)
-        message = str(caught.value)
-        _assert_names_file_and_command(message, path, rel, force=True)
-        assert "damaged or truncated" in message
-    write_netcdf(original, path)  # what the suggested command does: then it opens again
-    qbsd.open_results(results_copy)
+        res = qbsd.open_results(results_copy)  # reads no trajectory
+        for name in ("energy", "population"):  # the damaged energy chunk or not
+            with pytest.raises(ResultsError) as caught:
+                res[name].sel(**label).values  # noqa: B018 - computing is the point
+            message = str(caught.value)
+            _assert_names_file_and_command(message, path, rel, force=True)
+            assert "damaged or truncated" in message
+    write_netcdf(original, path)  # what the suggested command does: then it reads again
+    res = qbsd.open_results(results_copy)
+    np.testing.assert_array_equal(
+        res["energy"].sel(**label).values, original["energy"].sel(state=res["state"]).values
+    )
 
 
 def test_missing_trajectory_is_reported_not_nan(results_copy):
     rel, path = _a_trajectory(results_copy)
+    res = qbsd.open_results(results_copy)
     path.unlink()
-    with pytest.raises(ResultsError) as caught:
+    with pytest.raises(ResultsError) as caught:  # at open time: one stat per file
         qbsd.open_results(results_copy)
     message = str(caught.value)
     _assert_names_file_and_command(message, path, rel, force=False)
     assert "is missing" in message and "requested label" in message
+    message = _read_error(res, _label_of(results_copy, rel))  # gone since it was opened
+    _assert_names_file_and_command(message, path, rel, force=False)
+    assert "is missing" in message
 
 
 def test_summary_table_lacking_a_label_is_reported(results_copy):
@@ -498,7 +530,7 @@ import qbsd
 from qbsd.dataset import read_netcdf
 first = qbsd.open_results(sys.argv[1])
 float(first["energy"].sum())              # the first handles have read data
-second = qbsd.open_results(sys.argv[1])   # verify opens and closes more handles
+second = qbsd.open_results(sys.argv[1], verify=True)  # opens and closes more handles
 float(second["energy"].sum())
 del first
 gc.collect()                              # closes the first handles

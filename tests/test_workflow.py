@@ -181,6 +181,7 @@ def test_single_cell_half_lives_equal_the_exact_values(run):
 
 
 def test_open_results_is_lazy_and_labelled(run):
+    assert (run / "results" / "summary" / "layout.json").is_file()  # beside labels.csv
     res = qbsd.open_results(run / "results")
     for dim in ("channel", "n_cells", "geometry", "J", "gamma12", "state", "time", "cell", "link"):
         assert dim in res.dims
@@ -249,8 +250,10 @@ def test_open_results_names_missing_and_damaged_files(run, tmp_path):
     assert "geometry=" in message
     data = (run / "results" / target).read_bytes()
     (copy / target).write_bytes(data[: len(data) // 3])
+    res = qbsd.open_results(copy)  # lazy: the file is read when its data is computed
+    label = dict(channel="relaxation", n_cells=3, geometry="linear", J=2.0, gamma12=0.0)
     with pytest.raises(ResultsError) as caught:
-        qbsd.open_results(copy)
+        res["population"].sel(**label).values  # noqa: B018 - computing is the point
     assert str(copy / target) in str(caught.value) and "--force" in str(caught.value)
     (copy / "summary" / "labels.csv").unlink()
     with pytest.raises(ResultsError, match="labels.csv"):

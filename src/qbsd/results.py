@@ -3,8 +3,9 @@
 ``qbsd.open_results("results")`` reads the label manifest the workflow writes
 (``results/summary/labels.csv``: every requested label, the trajectory file of
 the distinct point that serves it, and the cell and link maps into that
-point), opens every trajectory lazily (dask) and lays the labels out on the
-grid's axes::
+point) and its layout (``results/summary/layout.json``: the initial states,
+the time grid and each trajectory variable's dims and attributes), and lays
+the labels out on the grid's axes::
 
     channel, n_cells, geometry, J, gamma12, state, time      energy, ergotropy, ...
     ... , cell, time                                        population
@@ -16,50 +17,61 @@ for each geometry, "" where padded). Combinations of the axes that were not
 requested, or were skipped as unphysical, are NaN throughout; ``requested``
 marks the labels that exist. The summary tables (``results/summary``) are
 added alongside as variables over ``channel, n_cells, geometry, J, gamma12,
-state``. Nothing is read from the trajectories until it is computed.
+state``.
 
-A missing or unreadable file raises an error that names it and the command
-that regenerates it; nothing is silently left NaN. The check happens in
-``open_results`` itself, not later when a lazy value is computed: every
-trajectory's header is opened and (``verify=True``, the default) every
-variable is decoded once, one file at a time, with nothing kept in memory.
-Trajectories are written with a Fletcher-32 checksum per chunk
-(``qbsd.dataset.ENCODING``) and a checksum of their whole content (attribute
-``checksum``, checked by ``qbsd.dataset.read_netcdf``), so overwritten bytes
-fail this read instead of returning wrong numbers; a truncated file fails to
-open. A summary table that lacks a requested label is reported the same way.
+Opening reads no trajectory: the arrays are dask arrays with one chunk per
+label, built from the manifest alone, so a sweep of 10^4 files opens in about
+a second. A missing file is reported at once (one ``stat`` per file). A
+label's chunk reads its file when it is first computed, through
+:func:`qbsd.dataset.read_netcdf`, which checks the checksum of the file's
+whole content (attribute ``checksum``; HDF5 adds a Fletcher-32 checksum per
+chunk), and checks that the file holds the manifest's point, the study's
+states and time grid. A file that fails raises :class:`ResultsError` naming
+it and the command that regenerates it, at that compute: no number from a
+damaged, truncated or stale file is ever used, and nothing is silently left
+NaN. The decoded files are kept in a small per-process cache keyed by path,
+modification time, size and inode, so reading several variables of one label
+reads its file once. ``verify=True`` checks every file at open time instead.
+A summary table that lacks a requested label is reported at open time.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import json
+import operator
 import os
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+from dask.highlevelgraph import HighLevelGraph
 
-from .dataset import read_netcdf
-from .events import EVENTS
+from .dataset import HEALTH, VARIABLES, read_netcdf
 from .summaries import POINT_COLUMNS
 
+#: The label axes, in order. A new axis is one more name here (and a column of
+#: the manifest and the summary tables): numeric axes are sorted, text axes keep
+#: the manifest's order of first appearance.
 LABEL_DIMS = ("channel", "n_cells", "geometry", "J", "gamma12")
 
-# Trajectory variables per (state, time), per (state, cell, time), per (state, link, time)
-# and per state; the per-state event times come from the summary tables instead
-# (they hold the label's own link-based values).
-SERIES = ("energy", "ergotropy", "efficiency", "coherence", "concurrence_mean")
-HEALTH = ("max_trace_error", "min_eigenvalue", "max_hermiticity_error")
+#: Name and format of the sidecar of ``labels.csv`` (written by
+#: ``qbsd.workflow.write_manifest``).
+LAYOUT_NAME = "layout.json"
+LAYOUT_FORMAT = 1
+
 SUMMARY_TABLES = ("half_lives", "xi0_scaling", "quantumness")
-# Per-state event times and peaks: taken from the summary tables instead.
-UNUSED = [spec.name for spec in EVENTS] + [
-    "concurrence_mean_peak",
-    "concurrence_mean_peak_time",
-    "edge_n",
-    "edge_m",
-]
+
+#: Decoded trajectories kept per process (least recently used goes first).
+CACHE_FILES = 64
+CACHE_BYTES = 512 * 2**20
 
 
 class ResultsError(OSError):
@@ -73,7 +85,12 @@ def _regenerate(root: Path, relpath: str, force: bool) -> str:
     return f"run in {where}: snakemake --cores 2{flag} {target}"
 
 
-def _read_manifest(root: Path) -> pd.DataFrame:
+# --------------------------------------------------------------------------
+# the manifest and its layout
+
+
+def _read_manifest(root: Path) -> tuple[pd.DataFrame, str]:
+    """The manifest (label columns parsed) and the sha256 of its bytes."""
     path = root / "summary" / "labels.csv"
     if not path.exists():
         raise ResultsError(
@@ -81,9 +98,9 @@ def _read_manifest(root: Path) -> pd.DataFrame:
             f"summary tables; run `snakemake --cores 2` in {root.resolve().parent} "
             "(or pass the results directory of a finished run)"
         )
-    text_columns = ["channel", "geometry", "point", "trajectory", "links", "cell_map", "link_map"]
     try:
-        manifest = pd.read_csv(path, keep_default_na=False, dtype={c: str for c in text_columns})
+        raw = path.read_bytes()
+        manifest = pd.read_csv(path, keep_default_na=False, dtype=str)
     except Exception as exc:
         raise ResultsError(
             f"{path} cannot be read ({exc}); regenerate it: "
@@ -95,77 +112,371 @@ def _read_manifest(root: Path) -> pd.DataFrame:
             f"{path} lacks the columns {missing}; regenerate it: "
             + _regenerate(root, "summary/labels.csv", True)
         )
-    manifest["n_cells"] = manifest["n_cells"].astype(int)
-    manifest["J"] = manifest["J"].astype(float)
-    manifest["gamma12"] = manifest["gamma12"].astype(float)
-    return manifest
+    for dim in LABEL_DIMS:  # numbers where every value is one (int, else float)
+        try:
+            manifest[dim] = pd.to_numeric(manifest[dim])
+        except (ValueError, TypeError):
+            pass
+    return manifest, hashlib.sha256(raw).hexdigest()
 
 
-def _open_trajectory(
-    root: Path, relpath: str, manifest: pd.DataFrame, verify: bool = True
-) -> xr.Dataset:
-    path = root / relpath
-    served = manifest[manifest["trajectory"] == relpath]
-    example = served.iloc[0]
-    who = (
-        f"it serves {len(served)} requested label(s), e.g. channel={example['channel']}, "
-        f"n_cells={example['n_cells']}, geometry={example['geometry']}, J={example['J']:g}, "
-        f"gamma12={example['gamma12']:g}"
-    )
-    if not path.exists():
-        raise ResultsError(
-            f"{path} is missing ({who}); regenerate it: " + _regenerate(root, relpath, False)
-        )
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """What every trajectory of the study shares: states, time grid, variables."""
+
+    states: tuple[str, ...]
+    times: np.ndarray
+    time_attrs: dict
+    variables: dict  # name -> (dims, attrs)
+    sizes: dict  # extent of dims other than state, time, cell and link
+    source: str
+
+
+def _layout_from_json(path: Path, labels_sha256: str) -> _Layout | None:
+    """The layout beside the manifest; None when absent or not written with it."""
     try:
-        if verify:  # decode every chunk now (checksums), one file at a time, keep nothing
-            read_netcdf(path).close()
-        ds = xr.open_dataset(path, engine="netcdf4", chunks={}, drop_variables=UNUSED)
-    except Exception as exc:
-        raise ResultsError(
-            f"{path} cannot be read: {type(exc).__name__}: {exc} (the file is damaged or "
-            f"truncated; {who}); regenerate it: " + _regenerate(root, relpath, True)
-        ) from exc
-    needed = (*SERIES, "population", "concurrence", *HEALTH)
-    lacking = [name for name in needed if name not in ds]
+        layout = json.loads(path.read_text(encoding="utf-8"))
+        if layout.get("format") != LAYOUT_FORMAT or layout["labels_sha256"] != labels_sha256:
+            return None
+        return _Layout(
+            states=tuple(map(str, layout["states"])),
+            times=np.asarray(layout["time"]["values"], dtype=float),
+            time_attrs=dict(layout["time"]["attrs"]),
+            variables={
+                name: (tuple(spec["dims"]), dict(spec["attrs"]))
+                for name, spec in layout["variables"].items()
+            },
+            sizes={k: int(v) for k, v in layout.get("sizes", {}).items()},
+            source=str(layout.get("source", "qbsd")),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+_STANDARD_DIMS = ("state", "time", "cell", "link")
+
+
+def _layout_from_file(file: _File) -> _Layout:
+    """The layout of a results directory written without one: from one trajectory.
+
+    The variables the workflow's layout lists (``qbsd.dataset.VARIABLES`` and
+    ``HEALTH``) that the file has; per-state event times and peaks come from
+    the summary tables instead (they hold each label's own link-based values).
+    """
+    decoded = _decoded(file)
+    variables, sizes = {}, {}
+    for name in (*VARIABLES, *HEALTH):
+        if name not in decoded.variables:
+            continue
+        dims, values, attrs = decoded.variables[name]
+        variables[name] = (dims, {k: attrs[k] for k in ("units", "long_name") if k in attrs})
+        for dim, size in zip(dims, values.shape, strict=True):
+            if dim not in _STANDARD_DIMS:
+                sizes[dim] = size
+    return _Layout(
+        states=tuple(decoded.states),
+        times=decoded.times,
+        time_attrs=dict(decoded.variables["time"][2]),
+        variables=variables,
+        sizes=sizes,
+        source=str(decoded.attrs.get("source", "qbsd")),
+    )
+
+
+# --------------------------------------------------------------------------
+# reading one trajectory (cached, checked)
+
+
+def _show(value) -> str:
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
+@dataclass(frozen=True, eq=False)
+class _File:
+    """A trajectory file and what an error about it must say."""
+
+    root: str
+    rel: str
+    path: str
+    point: str  # the manifest's point id ("" if it has none)
+    n_labels: int  # how many labels it serves
+    example: tuple  # the first of them, over LABEL_DIMS
+
+    @property
+    def who(self) -> str:
+        shown = ", ".join(
+            f"{dim}={_show(value)}" for dim, value in zip(LABEL_DIMS, self.example, strict=True)
+        )
+        return f"it serves {self.n_labels} requested label(s), e.g. {shown}"
+
+    def error(self, problem: str, force: bool = True) -> ResultsError:
+        return ResultsError(
+            f"{self.path} {problem}; regenerate it: "
+            + _regenerate(Path(self.root), self.rel, force)
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Decoded:
+    variables: dict  # name -> (dims, values, attrs), every variable of the file
+    attrs: dict
+    states: list
+    times: np.ndarray
+    nbytes: int
+
+
+_CACHE: OrderedDict[tuple, _Decoded] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every decoded trajectory (the next compute reads its files again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _missing(file: _File) -> ResultsError:
+    return file.error(f"is missing ({file.who})", force=False)
+
+
+def _decoded(file: _File) -> _Decoded:
+    """The whole content of ``file``, read and checksum-verified once per version of it."""
+    try:
+        st = os.stat(file.path)
+    except FileNotFoundError:
+        raise _missing(file) from None
+    key = (file.path, st.st_mtime_ns, st.st_size, st.st_ino)
+    # One lock around lookup and read: threads asking for one file read it once,
+    # and reads are serialised by dataset.NETCDF_LOCK anyway.
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+        try:
+            ds = read_netcdf(file.path)
+        except FileNotFoundError:
+            raise _missing(file) from None
+        except Exception as exc:
+            raise file.error(
+                f"cannot be read: {type(exc).__name__}: {exc} (the file is damaged or "
+                f"truncated; {file.who})"
+            ) from exc
+        variables = {
+            str(name): (tuple(var.dims), var.values, dict(var.attrs))
+            for name, var in ds.variables.items()
+        }
+        if "state" not in variables or "time" not in variables:
+            raise file.error("has no state or time coordinate (not a trajectory file)")
+        decoded = _Decoded(
+            variables=variables,
+            attrs=dict(ds.attrs),
+            states=[str(s) for s in variables["state"][1]],
+            times=np.asarray(variables["time"][1], dtype=float),
+            nbytes=sum(v[1].nbytes for v in variables.values()),
+        )
+        _CACHE[key] = decoded
+        while len(_CACHE) > CACHE_FILES or (
+            len(_CACHE) > 1 and sum(d.nbytes for d in _CACHE.values()) > CACHE_BYTES
+        ):
+            _CACHE.popitem(last=False)
+    return decoded
+
+
+@dataclass(frozen=True, eq=False)
+class _LabelSource:
+    """One label's chunk: its file, its cell and link maps, the study's layout."""
+
+    file: _File
+    cell_map: str  # the manifest's text: cell k of the label is this entry of the point
+    link_map: str
+    layout: _Layout
+    sizes: Mapping[str, int]  # padded extent of every non-label dim
+
+
+def _check(decoded: _Decoded, file: _File, layout: _Layout) -> list[int]:
+    """Raise unless the file is the manifest's point on the study's states and times.
+
+    Returns the position in the file of each of the study's states.
+    """
+    recorded = str(decoded.attrs.get("point_id", ""))
+    if recorded and file.point and recorded != file.point:
+        raise file.error(
+            f"holds the point {recorded}, not {file.point} as the manifest says (a file "
+            "copied or moved by hand?)"
+        )
+    lacking = [name for name in layout.variables if name not in decoded.variables]
     if lacking:
-        ds.close()
-        raise ResultsError(
-            f"{path} lacks the variables {lacking}; regenerate it: "
-            + _regenerate(root, relpath, True)
+        raise file.error(f"lacks the variables {lacking}")
+    if sorted(decoded.states) != sorted(layout.states) or not np.array_equal(
+        decoded.times, layout.times
+    ):
+        raise file.error(
+            "has another time grid or other states than the study (a stale file from an "
+            f"earlier config?; {file.who})"
         )
-    recorded = str(ds.attrs.get("point_id", ""))
-    expected = str(example["point"]) if "point" in served else ""
-    if recorded and expected and recorded != expected:
-        ds.close()
-        raise ResultsError(
-            f"{path} holds the point {recorded}, not {expected} as the manifest says (a file "
-            "copied or moved by hand?); regenerate it: " + _regenerate(root, relpath, True)
+    for name, (dims, _) in layout.variables.items():
+        have = decoded.variables[name][0]
+        if have != dims and have != tuple(d for d in dims if d not in layout.sizes):
+            raise file.error(f"has {name} over {have}, not {dims}")
+    return [decoded.states.index(s) for s in layout.states]
+
+
+def _mapped(values: np.ndarray, axis: int, index: Sequence[int], size: int) -> np.ndarray:
+    """``values`` at ``index`` along ``axis``, NaN-padded to ``size`` there."""
+    shape = list(values.shape)
+    shape[axis] = size
+    out = np.full(shape, np.nan)
+    where = [slice(None)] * values.ndim
+    where[axis] = slice(0, len(index))
+    out[tuple(where)] = np.take(values, list(index), axis=axis)
+    return out
+
+
+def _label_blocks(src: _LabelSource) -> dict[str, np.ndarray]:
+    """Every trajectory variable of one label, on the study's states, cells and links.
+
+    Always fresh arrays (the cached file is never handed out).
+    """
+    decoded = _decoded(src.file)
+    order = _check(decoded, src.file, src.layout)
+    cell_map, link_map = _ints(src.cell_map), _ints(src.link_map)
+    blocks = {}
+    for name, (dims, _) in src.layout.variables.items():
+        values = np.asarray(decoded.variables[name][1], dtype=float)
+        if values.ndim < len(dims):  # a point without an extra dim (one realisation): one entry
+            values = np.expand_dims(
+                values, [k for k, d in enumerate(dims) if d in src.layout.sizes]
+            )
+        for axis, dim in enumerate(dims):
+            if dim == "state":
+                values = np.take(values, order, axis=axis)
+            elif dim == "cell":
+                values = _mapped(values, axis, cell_map, src.sizes["cell"])
+            elif dim == "link":
+                values = _mapped(values, axis, link_map, src.sizes["link"])
+            elif dim != "time" and values.shape[axis] != src.sizes[dim]:
+                if values.shape[axis] > src.sizes[dim]:
+                    raise src.file.error(
+                        f"has {values.shape[axis]} entries along {dim}, more than the "
+                        f"study's {src.sizes[dim]} (a stale file from an earlier config?)"
+                    )
+                values = _mapped(values, axis, range(values.shape[axis]), src.sizes[dim])
+        blocks[name] = np.array(values, dtype=float, copy=True)
+    n_links = len(decoded.variables["link"][1]) if "link" in decoded.variables else 0
+    if "concurrence_mean" in blocks and len(link_map) != n_links:
+        # the label sees part of the point's links: the mean over its own
+        if link_map and "concurrence" in blocks:
+            link_axis = src.layout.variables["concurrence"][0].index("link")
+            own = np.take(blocks["concurrence"], range(len(link_map)), axis=link_axis)
+            blocks["concurrence_mean"] = own.mean(axis=link_axis)
+        else:
+            blocks["concurrence_mean"] = np.full(blocks["concurrence_mean"].shape, np.nan)
+    ones = (1,) * len(LABEL_DIMS)  # a chunk spans one cell of the label grid
+    return {name: values.reshape(ones + values.shape) for name, values in blocks.items()}
+
+
+# --------------------------------------------------------------------------
+# the lazy arrays
+
+
+def _files(root: Path, manifest: pd.DataFrame) -> tuple[dict[str, _File], str]:
+    """One :class:`_File` per trajectory, each checked to exist; a digest of their stats."""
+    counts = manifest["trajectory"].value_counts(sort=False).to_dict()
+    first = manifest.drop_duplicates("trajectory")
+    rels = first["trajectory"].tolist()
+    points = first["point"].tolist() if "point" in first else [""] * len(rels)
+    examples = zip(*(first[dim].tolist() for dim in LABEL_DIMS), strict=True)
+    base = str(root)
+    digest = hashlib.sha256(str(root.resolve()).encode())
+    files = {}
+    for rel, point, example in zip(rels, points, examples, strict=True):
+        file = _File(base, rel, os.path.join(base, rel), point, counts[rel], example)
+        try:
+            st = os.stat(file.path)
+        except FileNotFoundError:
+            raise _missing(file) from None
+        digest.update(f"{rel}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}\n".encode())
+        files[rel] = file
+    return files, digest.hexdigest()[:24]
+
+
+def _axes(manifest: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each label axis's values: numbers sorted, text in order of first appearance."""
+    axes = {}
+    for dim in LABEL_DIMS:
+        values = pd.unique(manifest[dim])
+        if pd.api.types.is_numeric_dtype(manifest[dim]):
+            axes[dim] = np.sort(np.asarray(values))
+        else:
+            axes[dim] = np.asarray(values, dtype=object)
+    return axes
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split()]
+
+
+def _lazy(
+    token: str,
+    sources: list[_LabelSource],
+    where: list[tuple[int, ...]],
+    requested: np.ndarray,
+    sizes: Mapping[str, int],
+) -> dict[str, da.Array]:
+    """A dask array per trajectory variable: one chunk per cell of the label grid.
+
+    One task per label reads its file (:func:`_label_blocks`); each variable's
+    chunk of that label picks its block, and the grid's unrequested cells all
+    point at one NaN block per variable. Built as a graph directly: a stack of
+    10^4 small arrays would take minutes.
+    """
+    labels = f"qbsd-labels-{token}"
+    label_keys = [(labels, k) for k in range(len(sources))]
+    label_tasks = dict(zip(label_keys, [(_label_blocks, src) for src in sources], strict=True))
+    label_shape = requested.shape
+    unrequested = list(map(tuple, np.argwhere(~requested).tolist()))
+    layout = sources[0].layout
+    arrays = {}
+    for name, (dims, _) in layout.variables.items():
+        tail = tuple(sizes[d] for d in dims)
+        zeros = (0,) * len(dims)
+        layer = f"qbsd-{name}-{token}"
+        fill = f"{layer}-nan"
+        tasks: dict = {fill: (np.full, (1,) * len(label_shape) + tail, np.nan)}
+        head = (layer,)
+        tasks.update(
+            zip(
+                [head + index + zeros for index in where],
+                [(operator.getitem, key, name) for key in label_keys],
+                strict=True,
+            )
         )
-    return ds
+        # an alias each: one NaN block for all the grid's unrequested cells
+        tasks.update(dict.fromkeys([head + index + zeros for index in unrequested], fill))
+        graph = HighLevelGraph(
+            {labels: label_tasks, layer: tasks}, {labels: set(), layer: {labels}}
+        )
+        chunks = tuple((1,) * n for n in label_shape) + tuple((n,) for n in tail)
+        meta = np.empty((0,) * len(chunks), dtype=float)
+        arrays[name] = da.Array(graph, layer, chunks, dtype=float, meta=meta)
+    return arrays
 
 
-def _ordered(values: Sequence, numeric: bool) -> list:
-    unique = list(dict.fromkeys(values))
-    return sorted(unique) if numeric else unique
-
-
-def _int_list(text: str) -> list[int]:
-    return [int(v) for v in text.split()] if text else []
-
-
-def _stack(blocks: dict, shape: Sequence[int], fill):
-    """One array over the label axes (C order); missing entries become ``fill`` blocks."""
-    flat = [blocks.get(index, fill) for index in np.ndindex(*shape)]
-    stacked = da.stack(flat, axis=0)
-    return stacked.reshape(tuple(shape) + stacked.shape[1:])
-
-
-def _nan_block(shape: tuple[int, ...], dtype=float):
-    return da.full(shape, np.nan, dtype=dtype, chunks=shape)
+_AXIS_ATTRS = {
+    "n_cells": {"long_name": "number of cells N"},
+    "J": {"long_name": "exchange coupling J/Gamma", "units": "Gamma"},
+    "gamma12": {"long_name": "collective rate Gamma_12/Gamma", "units": "Gamma"},
+    "channel": {"long_name": "dissipative channel"},
+    "geometry": {"long_name": "network geometry"},
+    "state": {"long_name": "initial state"},
+    "cell": {"long_name": "cell index (padded to the largest N)"},
+    "link": {"long_name": "link position (padded to the most links)"},
+}
 
 
 def open_results(
-    path: str | os.PathLike = "results", summaries: bool = True, verify: bool = True
+    path: str | os.PathLike = "results", summaries: bool = True, verify: bool = False
 ) -> xr.Dataset:
     """The whole sweep under ``path`` as one labelled, lazily loaded dataset.
 
@@ -177,130 +488,109 @@ def open_results(
         Also add the summary tables' columns (``ergotropy_half_life``, ``xi0``,
         ``concurrence_mean_peak``, ...) as variables over the label axes and ``state``.
     verify
-        Decode every trajectory once now (one file at a time, nothing kept), so a
-        damaged file is reported here rather than when a value is computed.
-        ``False`` only opens the headers (faster; a damaged chunk then fails at
-        compute time).
+        Also read and check every trajectory now (one file at a time; slow for
+        a large sweep). By default each file is checked when its data is first
+        computed.
 
     Returns
     -------
     xarray.Dataset
         Dims ``channel, n_cells, geometry, J, gamma12, state, time, cell, link``;
-        dask-backed trajectory variables; ``requested`` marks the labels present.
+        dask-backed trajectory variables, one chunk per label; ``requested``
+        marks the labels present.
 
     Raises
     ------
     ResultsError
-        A file is missing, unreadable or inconsistent; the message names it and
-        the command that regenerates it.
+        The manifest or a summary table is missing or inconsistent, or a
+        trajectory is missing (here), or damaged, truncated or stale (here
+        with ``verify``, else when its data is computed); the message names
+        the file and the command that regenerates it.
     """
-    root = Path(path)
-    manifest = _read_manifest(root)
+    # The graph is some 10^5 small tuples for 10^4 labels: each full garbage
+    # collection that their allocation triggers would walk them all again.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _open(Path(path), summaries, verify)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
+    manifest, labels_sha256 = _read_manifest(root)
     if manifest.empty:
         raise ResultsError(f"{root / 'summary' / 'labels.csv'} lists no labels")
-    files: dict[str, xr.Dataset] = {}
-    try:
-        for rel in manifest["trajectory"].unique():
-            files[rel] = _open_trajectory(root, rel, manifest, verify)
-    except ResultsError:
-        for ds in files.values():
-            ds.close()
-        raise
+    files, token = _files(root, manifest)
+    layout = _layout_from_json(root / "summary" / LAYOUT_NAME, labels_sha256)
+    if layout is None:  # written before layouts, or by hand: take it from a trajectory
+        layout = _layout_from_file(next(iter(files.values())))
+    if verify:
+        for file in files.values():
+            _check(_decoded(file), file, layout)
 
-    first_rel, first = next(iter(files.items()))
-    times = first["time"].values
-    states = [str(s) for s in first["state"].values]
-    for rel, ds in files.items():
-        if not np.array_equal(ds["time"].values, times) or sorted(
-            map(str, ds["state"].values)
-        ) != sorted(states):
-            raise ResultsError(
-                f"{root / rel} has another time grid or other states than {root / first_rel} "
-                "(a stale file from an earlier config?); rerun the workflow "
-                f"(`snakemake --cores 2` in {root.resolve().parent}) to bring them in line"
-            )
-
-    axes = {
-        "channel": _ordered(manifest["channel"], False),
-        "n_cells": _ordered(manifest["n_cells"], True),
-        "geometry": _ordered(manifest["geometry"], False),
-        "J": _ordered(manifest["J"], True),
-        "gamma12": _ordered(manifest["gamma12"], True),
+    axes = _axes(manifest)
+    index = np.stack(
+        [pd.Index(axes[dim]).get_indexer(manifest[dim]) for dim in LABEL_DIMS], axis=1
+    )
+    requested = np.zeros(tuple(len(v) for v in axes.values()), dtype=bool)
+    requested[tuple(index.T)] = True
+    if requested.sum() != len(manifest):
+        twice = manifest[manifest.duplicated(list(LABEL_DIMS), keep=False)]
+        raise ResultsError(
+            f"{root / 'summary' / 'labels.csv'} lists a label more than once, e.g. "
+            f"{twice.iloc[0][list(LABEL_DIMS)].to_dict()}; regenerate it: "
+            + _regenerate(root, "summary/labels.csv", True)
+        )
+    where = list(map(tuple, index.tolist()))
+    cell_maps, link_maps = manifest["cell_map"].tolist(), manifest["link_map"].tolist()
+    sizes = {
+        "state": len(layout.states),
+        "time": len(layout.times),
+        "cell": max(len(text.split()) for text in cell_maps),
+        "link": max(len(text.split()) for text in link_maps),
+        **layout.sizes,
     }
-    label_shape = tuple(len(v) for v in axes.values())
-    position = {dim: {v: k for k, v in enumerate(values)} for dim, values in axes.items()}
-    n_time, n_state = len(times), len(states)
-    max_cells = int(manifest["n_cells"].max())
-    links_of = [r.split() if r else [] for r in manifest["links"]]
-    max_links = max((len(x) for x in links_of), default=0)
-
-    blocks: dict[str, dict] = {
-        name: {} for name in (*SERIES, "population", "concurrence", *HEALTH)
-    }
-    requested = np.zeros(label_shape, dtype=bool)
-    trajectory = np.full(label_shape, "", dtype=object)
-    link_name = np.full((len(axes["n_cells"]), len(axes["geometry"]), max_links), "", dtype=object)
-    for row, links in zip(manifest.itertuples(index=False), links_of, strict=True):
-        key = tuple(position[dim][getattr(row, dim)] for dim in LABEL_DIMS)
-        requested[key] = True
-        trajectory[key] = row.trajectory
-        link_name[key[1], key[2], : len(links)] = links
-        ds = files[row.trajectory]
-        order = [list(map(str, ds["state"].values)).index(s) for s in states]
-        if order == list(range(n_state)):
-            order = slice(None)  # no fancy indexing (cheaper graphs)
-        cell_map, link_map = _int_list(row.cell_map), _int_list(row.link_map)
-        for name in (*SERIES, *HEALTH):
-            blocks[name][key] = ds[name].data[order]
-        pop = ds["population"].data[order]
-        if cell_map != list(range(pop.shape[1])):
-            pop = pop[:, cell_map, :]
-        if len(cell_map) < max_cells:
-            pad = _nan_block((n_state, max_cells - len(cell_map), n_time))
-            pop = da.concatenate([pop, pad], axis=1)
-        blocks["population"][key] = pop
-        n_point_links = ds.sizes.get("link", 0)
-        if link_map == list(range(n_point_links)):
-            conc = ds["concurrence"].data[order]
-        elif link_map:
-            conc = ds["concurrence"].data[order][:, link_map, :]
-        else:
-            conc = _nan_block((n_state, 0, n_time))
-        if len(link_map) != n_point_links:  # the label sees part of the point's links
-            blocks["concurrence_mean"][key] = (
-                conc.mean(axis=1) if link_map else _nan_block((n_state, n_time))
-            )
-        if len(link_map) < max_links:
-            conc = da.concatenate(
-                [conc, _nan_block((n_state, max_links - len(link_map), n_time))], axis=1
-            )
-        blocks["concurrence"][key] = conc
-
+    sources = [
+        _LabelSource(files[rel], cells, links, layout, sizes)
+        for rel, cells, links in zip(manifest["trajectory"], cell_maps, link_maps, strict=True)
+    ]
     coords = {
-        **{
-            dim: (
-                dim,
-                np.asarray(values, dtype=object if dim in ("channel", "geometry") else None),
-            )
-            for dim, values in axes.items()
-        },
-        "state": ("state", np.asarray(states, dtype=object)),
-        "time": ("time", times, dict(first["time"].attrs)),
-        "cell": ("cell", np.arange(max_cells)),
-        "link": ("link", np.arange(max_links)),
+        **{dim: (dim, values) for dim, values in axes.items()},
+        "state": ("state", np.asarray(layout.states, dtype=object)),
+        "time": ("time", layout.times, dict(layout.time_attrs)),
+        "cell": ("cell", np.arange(sizes["cell"])),
+        "link": ("link", np.arange(sizes["link"])),
     }
     result = xr.Dataset(coords=coords)
-    tails = {
-        "population": ("state", "cell", "time"),
-        "concurrence": ("state", "link", "time"),
-        **{name: ("state", "time") for name in SERIES},
-        **{name: ("state",) for name in HEALTH},
+    arrays = _lazy(token, sources, where, requested, sizes)
+    for name, (dims, attrs) in layout.variables.items():
+        result[name] = (LABEL_DIMS + dims, arrays[name], dict(attrs))
+    _add_label_maps(result, manifest, index, requested)
+    for name, attrs in _AXIS_ATTRS.items():
+        if name in result.coords:
+            result[name].attrs.update(attrs)
+    if summaries:
+        result = result.merge(
+            _summary_variables(root, axes, list(layout.states), manifest), join="left"
+        )
+    result.attrs = {
+        "title": "qbsd sweep: every requested label on the grid's axes",
+        "source": layout.source,
+        "results": str(root.resolve()),
+        "n_trajectories": len(files),
+        "n_labels": len(manifest),
     }
-    sizes = {"state": n_state, "cell": max_cells, "link": max_links, "time": n_time}
-    for name, tail in tails.items():
-        fill = _nan_block(tuple(sizes[d] for d in tail))
-        data = _stack(blocks[name], label_shape, fill)
-        result[name] = (LABEL_DIMS + tail, data, dict(first[name].attrs))
+    return result
+
+
+def _add_label_maps(
+    result: xr.Dataset, manifest: pd.DataFrame, index: np.ndarray, requested: np.ndarray
+) -> None:
+    """``requested``, ``trajectory`` and ``link_name`` from the manifest."""
+    trajectory = np.full(requested.shape, "", dtype=object)
+    trajectory[tuple(index.T)] = manifest["trajectory"].to_numpy(dtype=object)
     result["requested"] = (
         LABEL_DIMS,
         requested,
@@ -311,32 +601,18 @@ def open_results(
         trajectory.astype(str),
         {"long_name": "trajectory file serving the label, relative to the results directory"},
     )
+    n_index = pd.Index(result["n_cells"].values)
+    g_index = pd.Index(result["geometry"].values)
+    link_name = np.full((len(n_index), len(g_index), result.sizes["link"]), "", dtype=object)
+    links = manifest.drop_duplicates(["n_cells", "geometry"])
+    for n, g, text in zip(links["n_cells"], links["geometry"], links["links"], strict=True):
+        names = text.split()
+        link_name[n_index.get_loc(n), g_index.get_loc(g), : len(names)] = names
     result["link_name"] = (
         ("n_cells", "geometry", "link"),
         link_name.astype(str),
         {"long_name": "linked cell pair n-m of each link position (empty: padding)"},
     )
-    for name, attrs in (
-        ("n_cells", {"long_name": "number of cells N"}),
-        ("J", {"long_name": "exchange coupling J/Gamma", "units": "Gamma"}),
-        ("gamma12", {"long_name": "collective rate Gamma_12/Gamma", "units": "Gamma"}),
-        ("channel", {"long_name": "dissipative channel"}),
-        ("geometry", {"long_name": "network geometry"}),
-        ("state", {"long_name": "initial state"}),
-        ("cell", {"long_name": "cell index (padded to the largest N)"}),
-        ("link", {"long_name": "link position (padded to the most links)"}),
-    ):
-        result[name].attrs.update(attrs)
-    if summaries:
-        result = result.merge(_summary_variables(root, axes, states, manifest), join="left")
-    result.attrs = {
-        "title": "qbsd sweep: every requested label on the grid's axes",
-        "source": first.attrs.get("source", "qbsd"),
-        "results": str(root.resolve()),
-        "n_trajectories": len(files),
-        "n_labels": len(manifest),
-    }
-    return result
 
 
 def _summary_variables(

@@ -330,7 +330,10 @@ def _atomic_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def write_manifest(study: Study, labels_csv: str | os.PathLike, skipped_csv: str | os.PathLike):
-    """``labels.csv`` (label -> trajectory, cell and link maps) and ``skipped.csv``."""
+    """``labels.csv`` (label -> trajectory, cell and link maps) and ``skipped.csv``.
+
+    Also ``layout.json`` beside ``labels.csv`` (:func:`write_layout`).
+    """
     columns = ["channel", "n_cells", "geometry", "J", "gamma12"]
     manifest = pd.DataFrame(
         study.manifest_rows(),
@@ -338,6 +341,43 @@ def write_manifest(study: Study, labels_csv: str | os.PathLike, skipped_csv: str
     )
     _atomic_csv(manifest, labels_csv)
     _atomic_csv(pd.DataFrame(study.skipped_rows(), columns=[*columns, "reason"]), skipped_csv)
+    write_layout(study, labels_csv)
+
+
+def write_layout(study: Study, labels_csv: str | os.PathLike) -> Path:
+    """``layout.json`` beside ``labels.csv``: what every trajectory of ``study`` shares.
+
+    The states, the time grid and each variable's dims and attributes, tied to
+    the manifest by its sha256: ``qbsd.open_results`` builds its lazy arrays
+    from the two without opening a trajectory.
+    """
+    from .dataset import HEALTH, VARIABLES
+    from .results import LAYOUT_FORMAT, LAYOUT_NAME
+    from .simulate import time_grid
+
+    labels_csv = Path(labels_csv)
+    variables = {
+        name: {"dims": list(dims), "attrs": {"units": units, "long_name": long_name}}
+        for name, (dims, units, long_name) in VARIABLES.items()
+    }
+    for name, (units, long_name) in HEALTH.items():
+        variables[name] = {"dims": ["state"], "attrs": {"units": units, "long_name": long_name}}
+    times = time_grid(study.config["time"]["t_max"], study.config["time"]["n_points"])
+    layout = {
+        "format": LAYOUT_FORMAT,
+        "labels_sha256": hashlib.sha256(labels_csv.read_bytes()).hexdigest(),
+        "states": study.states,
+        # the time coordinate as dataset.build_dataset writes it
+        "time": {"values": times.tolist(), "attrs": {"units": "1/Gamma", "long_name": "time"}},
+        "variables": variables,
+        "sizes": {},  # extent of any dim beyond state, time, cell and link
+        "source": "qbsd " + qbsd_version(),
+    }
+    path = labels_csv.with_name(LAYOUT_NAME)
+    remove_stale_temporaries(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(layout, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def write_summaries(
