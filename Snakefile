@@ -36,6 +36,19 @@ include: "workflow/rules/summarise.smk"
 include: "workflow/rules/plots.smk"
 
 
+# Ctrl-C or SIGTERM: stop the worker processes at once (qbsd.jobs), then exit.
+onstart:
+    qbsd_jobs.install_signal_handlers()
+
+
+onsuccess:
+    qbsd_jobs.shutdown_pool()
+
+
+onerror:
+    qbsd_jobs.shutdown_pool()
+
+
 rule all:
     default_target: True
     input:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,13 @@ def run_snakemake(
         env=environment,
         timeout=timeout,
     )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from snakemake's "Job stats" table; ``simulate``: all batch rules."""
+    table = output.split("Job stats:")[1]
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    batches = sum(v for k, v in counts.items() if k.startswith("simulate_"))
+    if batches:
+        counts["simulate"] = batches
+    return counts

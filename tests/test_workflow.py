@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -12,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from snakerun import run_snakemake
+from snakerun import job_counts, run_snakemake
 
 import qbsd
+from qbsd.batches import plan
 from qbsd.config import load_study, read_config_file
 from qbsd.reference import HALF_LIVES
 from qbsd.results import ResultsError
@@ -25,14 +27,14 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 
 # Two channels; N = 1, 2, 3; central, linear, circular and a custom star whose
-# hub is cell 2 (a relabelled 3-cell chain); J in {0, 2}; gamma12 in {0, 0.75}.
+# hub is cell 2 (a relabelled 3-cell chain); J in {0, 2.5}; gamma12 in {0, 0.75}.
 # gamma12 = 0.75 breaks complete positivity on the 3-cell chain (bound
 # 1/sqrt 2 = 0.707) but not on the triangle (bound 1): skipped.
 TINY = """
 grid:
   n_cells: [1, 2, 3]
   geometry: [central, linear, circular, star]
-  J: [0.0, 2.0]
+  J: [0.0, 2.5]
   gamma12: [0.0, 0.75]
   channel: [relaxation, phase_damping]
 custom_geometries:
@@ -51,7 +53,7 @@ large_n: null
 N_LABELS = 2 * (12 + 12 + 16 - 6)
 N_SKIPPED = 2 * 6
 # Distinct points per channel: N = 1: 1. N = 2: uncoupled + 3 coupled (J, g) = 4.
-# N = 3: uncoupled; chain at (2, 0); triangle at (0, .75), (2, 0), (2, .75) = 5.
+# N = 3: uncoupled; chain at (2.5, 0); triangle at (0, .75), (2.5, 0), (2.5, .75) = 5.
 N_POINTS = 2 * (1 + 4 + 5)
 STATES = ["full", "classical", "quantum"]
 CONTRACT_VARIABLES = [
@@ -67,11 +69,6 @@ CONTRACT_VARIABLES = [
 
 def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return run_snakemake(workdir, workdir / "tiny.yaml", *args, timeout=timeout)
-
-
-def job_counts(output: str) -> dict[str, int]:
-    table = output.split("Job stats:")[1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +93,16 @@ def study(study_config):
     return load_study(config)
 
 
-def test_dry_run_has_one_job_per_distinct_point(study_config, study):
+def test_dry_run_batches_every_distinct_point_once(study_config, study):
     done = snakemake(study_config, "-n", "--cores", "2", "summarise")
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout + done.stderr)
-    assert counts["simulate"] == N_POINTS == len(study.points)
+    batches = plan(study)
+    # small points share a job per channel and N; each point is one output of one job
+    assert counts["simulate"] == len(batches) == 6
+    outputs = [path for batch in batches for path in batch.paths]
+    assert sorted(outputs) == sorted(study.trajectory_paths()) and len(outputs) == N_POINTS
+    assert len(study.points) == N_POINTS
     assert counts["summarise"] == 1
     assert len(study.assignments) == N_LABELS
 
@@ -124,9 +126,10 @@ def test_every_trajectory_follows_the_contract_and_equals_simulate(run, study):
             assert ds.attrs["point_id"] == point.id
             expected = simulate_settings(study.point_settings(point))
             xr.testing.assert_allclose(ds.load(), expected.load(), rtol=1e-9, atol=1e-12)
-        log = (run / "results" / "logs" / "simulate" / f"{point.id}.log").read_text()
-        for piece in ("point:", "states: full, classical, quantum", "solver:", "wall time:"):
-            assert piece in log
+    logs = "".join(p.read_text() for p in (run / "results" / "logs" / "simulate").glob("*.log"))
+    for point in study.points.values():
+        for piece in ("settings", "solver", "health OK", f"wrote {point.path}"):
+            assert f"point {point.id}: {piece}" in logs, (point.id, piece)
 
 
 def test_summary_tables_have_one_row_per_label_and_state(run):
@@ -192,7 +195,7 @@ def test_open_results_is_lazy_and_labelled(run):
         assert isinstance(res[name].data, da.Array), name
     assert "ergotropy_half_life" in res and "xi0" in res
     # an unrequested (skipped) label is NaN and marked
-    skipped = dict(channel="relaxation", n_cells=3, geometry="central", J=2.0, gamma12=0.75)
+    skipped = dict(channel="relaxation", n_cells=3, geometry="central", J=2.5, gamma12=0.75)
     assert not bool(res["requested"].sel(**skipped))
     assert np.isnan(res["energy"].sel(**skipped).values).all()
 
@@ -201,8 +204,8 @@ def test_open_results_maps_shared_points_back(run):
     res = qbsd.open_results(run / "results")
     kwargs = {"states": STATES, "t_max": 4.0, "n_points": 201}
     # the custom star (hub 2) is served by the 3-cell chain (hub 1)
-    star = res.sel(channel="relaxation", n_cells=3, geometry="star", J=2.0, gamma12=0.0)
-    direct = qbsd.simulate(3, [[2, 0], [2, 1]], 2.0, 0.0, "relaxation", **kwargs)
+    star = res.sel(channel="relaxation", n_cells=3, geometry="star", J=2.5, gamma12=0.0)
+    direct = qbsd.simulate(3, [[2, 0], [2, 1]], 2.5, 0.0, "relaxation", **kwargs)
     np.testing.assert_allclose(star["population"].values, direct["population"].values, atol=1e-9)
     np.testing.assert_allclose(
         star["concurrence"].isel(link=slice(0, 2)).values,
@@ -212,7 +215,7 @@ def test_open_results_maps_shared_points_back(run):
     assert np.isnan(star["concurrence"].isel(link=2).values).all()  # padding
     assert list(res["link_name"].sel(n_cells=3, geometry="star").values) == ["0-2", "1-2", ""]
     # a one-cell label asking for J = 2 on a circle is the single cell
-    one = res.sel(channel="phase_damping", n_cells=1, geometry="circular", J=2.0, gamma12=0.75)
+    one = res.sel(channel="phase_damping", n_cells=1, geometry="circular", J=2.5, gamma12=0.75)
     single = qbsd.simulate(1, "linear", 0.0, 0.0, "phase_damping", **kwargs)
     np.testing.assert_allclose(one["ergotropy"].values, single["ergotropy"].values, atol=1e-12)
     assert np.isnan(one["population"].isel(cell=slice(1, None)).values).all()
@@ -235,13 +238,13 @@ def test_nothing_left_to_do_and_changed_parameters_rerun(run):
     changed.write_text(TINY + "solver:\n  rtol: 1.0e-9\n")
     again = run_snakemake(run, changed, "-n", "--cores", "2", "summarise")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert job_counts(again.stdout + again.stderr)["simulate"] == N_POINTS
+    assert job_counts(again.stdout + again.stderr)["simulate"] == 6  # every batch
 
 
 def test_open_results_names_missing_and_damaged_files(run, tmp_path):
     copy = tmp_path / "results"
     shutil.copytree(run / "results", copy)
-    target = "trajectories/relaxation/N3/linear/J2_g0.nc"
+    target = "trajectories/relaxation/N3/linear/J2.5_g0.nc"
     (copy / target).unlink()
     with pytest.raises(ResultsError) as caught:
         qbsd.open_results(copy)
@@ -251,7 +254,7 @@ def test_open_results_names_missing_and_damaged_files(run, tmp_path):
     data = (run / "results" / target).read_bytes()
     (copy / target).write_bytes(data[: len(data) // 3])
     res = qbsd.open_results(copy)  # lazy: the file is read when its data is computed
-    label = dict(channel="relaxation", n_cells=3, geometry="linear", J=2.0, gamma12=0.0)
+    label = dict(channel="relaxation", n_cells=3, geometry="linear", J=2.5, gamma12=0.0)
     with pytest.raises(ResultsError) as caught:
         res["population"].sel(**label).values  # noqa: B018 - computing is the point
     assert str(copy / target) in str(caught.value) and "--force" in str(caught.value)
@@ -296,21 +299,22 @@ def large_n_run(tmp_path_factory) -> Path:
 
 
 def test_large_n_dry_run_sizes_jobs_for_the_permutation_invariant_solver(tmp_path):
-    from qbsd.workflow import memory_mb
+    from qbsd.resources import point_memory_bytes
 
     (tmp_path / "tiny.yaml").write_text(LARGE_N)
     done = snakemake(tmp_path, "-n", "--cores", "2", "figures")
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     counts = job_counts(output)
-    # N = 1: 1; N = 2: 1 (one link); N = 3: chain and triangle; N = 10, 12: 1 each
-    assert counts["simulate"] == 6
+    # one batch per N: N = 1, 2, 3 (chain and triangle), and N = 10, 12 alone
+    assert counts["simulate"] == 5
     assert counts["large_n_scaling"] == 1
-    jobs = output.split("rule simulate:")[1:]
-    (n12,) = [job for job in jobs if "n_cells=12," in job]
+    (n12,) = output.split("rule simulate_relaxation_N12_000:")[1:]
     mem = int(re.search(r"mem_mb=(\d+)", n12)[1])
-    assert mem == memory_mb(12, 3, "auto", geometry="symmetric")
-    assert mem < memory_mb(12, 3, "bdf") / 100  # not the 4^12 full-space estimate (78 GB)
+    settings = {"n_cells": 12, "states": STATES, "geometry": "symmetric", "method": "auto"}
+    assert mem == math.ceil(point_memory_bytes(settings) / 1e6)
+    full_space = point_memory_bytes({**settings, "method": "bdf"})
+    assert mem < full_space / 1e6 / 100  # not the 4^12 full-space estimate (78 GB)
 
 
 def test_large_n_points_run_on_the_permutation_invariant_solver(large_n_run):
@@ -358,8 +362,8 @@ FIGURE_STUDY = """
 grid:
   n_cells: [1, 2]
   geometry: [linear]
-  J: [2.0]
-  gamma12: [0.5]
+  J: [3.6]
+  gamma12: [0.35]
   channel: [relaxation]
 states: [full, classical, quantum]
 time:
@@ -389,7 +393,8 @@ def test_default_target_draws_every_paper_panel_and_sweep_figure(figure_run):
     sweep = sorted(p.name for p in (figures / "sweep").rglob("*.png"))
     assert "xi0_vs_n.png" in sweep
     assert any(name.startswith("half_life_map_N") for name in sweep)
-    assert any(name.startswith("half_life_vs_n") for name in sweep)
+    assert "half_life_vs_n_J3.6.png" in sweep  # a grid value with a dot in the name
+    assert "half_life_map_N2.png" in sweep
 
 
 def test_fig2a_half_life_markers_agree_with_the_summary_table(figure_run):

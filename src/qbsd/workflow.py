@@ -1,8 +1,8 @@
-"""The functions the Snakemake rules call: one simulation job, the summaries, resources.
+"""The functions the Snakemake rules call: provenance, the summaries, the manifest.
 
-Rules stay thin: ``workflow/rules/simulate.smk`` calls :func:`simulate_point`
-from a ``run:`` block and ``workflow/rules/summarise.smk`` calls
-:func:`write_summaries`. Everything here is plain Python and unit-tested.
+Rules stay thin: ``workflow/rules/simulate.smk`` calls ``qbsd.jobs.simulate_batch``
+(each point through :func:`simulate_settings`) and ``workflow/rules/summarise.smk``
+calls :func:`summarise`. Everything here is plain Python and unit-tested.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import math
 import os
-import platform
 import shlex
 import sys
 import time as _time
@@ -25,20 +23,9 @@ import xarray as xr
 
 from .dataset import HEALTH_LIMITS, atomic_path, library_versions, read_netcdf, write_netcdf
 from .geometry import NAMED_GEOMETRIES, Geometry
-from .permutational import selects_permutational
 from .points import Study
-from .simulate import memory_estimate, simulate
+from .simulate import simulate
 from .summaries import table, to_xarray
-
-#: Simulations with at most this many cells go into the SLURM group
-#: ``simulate_small`` (batched into one submission, see profiles/slurm).
-GROUP_MAX_CELLS = 4
-GROUP_NAME = "simulate_small"
-#: Smallest ``runtime`` (minutes) of a simulation job submitted alone, and of
-#: one member of a group job (the group asks for the sum over its members).
-RUNTIME_FLOOR = 10
-GROUPED_RUNTIME_FLOOR = 3
-
 
 SUMMARY_TABLES = ("half_lives", "xi0_scaling", "quantumness")
 
@@ -98,61 +85,6 @@ def code_version() -> str:
     return f"{qbsd_version()}+{digest.hexdigest()[:12]}"
 
 
-def memory_mb(
-    n_cells: int,
-    n_states: int,
-    method: str = "auto",
-    attempt: int = 1,
-    *,
-    geometry: str | None = None,
-) -> int:
-    """``mem_mb`` of a simulation job (MB = 10^6 bytes), growing with the retry attempt.
-
-    ``geometry`` (the point's geometry name) selects the permutation-invariant
-    solver's estimate for ``symmetric`` above ``FULL_SPACE_MAX_CELLS`` cells.
-    """
-    need = memory_estimate(n_cells, n_states, method, geometry=geometry)
-    return math.ceil(need / 1e6) * max(1, attempt)
-
-
-def runtime_minutes(
-    n_cells: int,
-    n_states: int,
-    t_max: float,
-    n_points: int,
-    attempt: int = 1,
-    *,
-    geometry: str | None = None,
-    method: str = "auto",
-) -> int:
-    """``runtime`` of a simulation job in minutes: five times an estimate, at least a floor.
-
-    The floor is 10 minutes for a point that is submitted alone and 3 for a
-    point of the group ``simulate_small`` (see :func:`group`): the members of
-    a group job run one after another, so the group asks for the sum of their
-    runtimes, and each member costs seconds (physics plus two snakemake
-    start-ups inside the job), not minutes.
-
-    The estimate scales the measured 0.5 s of N = 5 (three states, t_max = 10,
-    1001 points) by 4.5 per cell, the number of states and the grid. Points on
-    the permutation-invariant solver (``geometry`` ``symmetric`` above
-    ``FULL_SPACE_MAX_CELLS`` cells with method ``auto``, or method ``piqs``)
-    scale the measured 120 s of N = 100 by N^5 (the ``quantum`` state's cost).
-    """
-    scale = (n_states / 3) * max(1.0, n_points / 1001) * max(1.0, t_max / 10)
-    if selects_permutational(n_cells, method, geometry):
-        seconds = 2.0 + 120.0 * (n_cells / 100) ** 5 * scale
-    else:
-        seconds = 2.0 + 0.5 * 4.5 ** (n_cells - 5) * scale
-    floor = GROUPED_RUNTIME_FLOOR if group(n_cells) else RUNTIME_FLOOR
-    return max(floor, math.ceil(5 * seconds / 60)) * max(1, attempt)
-
-
-def group(n_cells: int) -> str | None:
-    """The job group of a simulation: small points are batched on a cluster."""
-    return GROUP_NAME if n_cells <= GROUP_MAX_CELLS else None
-
-
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Delete the temporary files (``.<name>.*.part``) a killed writer left next to ``path``.
 
@@ -200,8 +132,11 @@ def _geometry(settings: Mapping) -> Geometry:
     return Geometry(int(settings["n_cells"]), edges, name)
 
 
-def simulate_settings(settings: Mapping) -> xr.Dataset:
-    """``qbsd.simulate`` of a point given by its settings (``Study.point_settings``)."""
+def simulate_settings(settings: Mapping, progress=None) -> xr.Dataset:
+    """``qbsd.simulate`` of a point given by its settings (``Study.point_settings``).
+
+    ``progress`` is passed on to ``qbsd.simulate`` (a ``qbsd.progress.ProgressReporter``).
+    """
     return simulate(
         int(settings["n_cells"]),
         _geometry(settings),
@@ -214,76 +149,8 @@ def simulate_settings(settings: Mapping) -> xr.Dataset:
         rtol=float(settings["rtol"]),
         atol=float(settings["atol"]),
         method=settings["method"],
+        progress=progress,
     )
-
-
-def simulate_point(
-    settings: Mapping,
-    output: str | os.PathLike,
-    log: str | os.PathLike,
-    *,
-    point_id: str = "",
-    command: str | None = None,
-) -> xr.Dataset:
-    """Simulate one point, write its trajectory atomically and log what was done.
-
-    Parameters
-    ----------
-    settings
-        The full parameter set (``Study.point_settings``): point, states, time
-        grid, tolerances, method. Its digest becomes the ``config_hash`` attribute.
-    output
-        Trajectory NetCDF path.
-    log
-        Log file: point, states, solver statistics, health, wall time.
-    point_id
-        The point's identifier, recorded in the attributes.
-    command
-        The command that ran the workflow (default: this process's command line).
-    """
-    started = _time.perf_counter()
-    command = command if command is not None else shlex.join(sys.argv)
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as out:
-        out.write(f"point: {point_id}\n")
-        out.write(f"settings: {json.dumps(dict(settings), sort_keys=True)}\n")
-        out.write(f"states: {', '.join(settings['states'])}\n")
-        out.write(f"host: {platform.node()}  pid: {os.getpid()}\n")
-        slurm = os.environ.get("SLURM_JOB_ID")
-        if slurm:
-            out.write(f"SLURM_JOB_ID: {slurm}\n")
-        out.flush()
-        try:
-            ds = simulate_settings(settings)
-        except Exception as exc:
-            out.write(f"FAILED after {_time.perf_counter() - started:.3f} s: {exc!r}\n")
-            raise
-        now = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
-        ds.attrs.update(
-            {
-                "point_id": point_id,
-                "config_hash": settings_hash(settings),
-                "point_settings": json.dumps(dict(settings), sort_keys=True),
-                "command": command,
-                "qbsd_version": qbsd_version(),
-                "history": f"{now} qbsd.workflow.simulate_point via: {command}",
-            }
-        )
-        for stale in remove_stale_temporaries(output):
-            out.write(f"removed a temporary file left by an interrupted run: {stale}\n")
-        write_netcdf(ds, output)
-        stats = json.loads(ds.attrs["solver_stats"])
-        out.write(f"solver: {json.dumps(stats, sort_keys=True)}\n")
-        for name in ("max_trace_error", "min_eigenvalue", "max_hermiticity_error"):
-            values = ", ".join(f"{v:.3g}" for v in ds[name].values)
-            out.write(f"{name}: {values}\n")
-        warning = health_warning(ds, f"point {point_id or output}")
-        out.write(f"health: {'OK' if warning is None else warning}\n")
-        if warning is not None:
-            print(warning, file=sys.stderr, flush=True)
-        out.write(f"output: {output}\n")
-        out.write(f"wall time: {_time.perf_counter() - started:.3f} s\n")
-    return ds
 
 
 # --------------------------------------------------------------------------

@@ -6,9 +6,10 @@
 # (complete positivity, memory, custom geometries). An invalid config stops
 # here, before any job, with one message naming key, value and what is allowed.
 # (snakemake.utils.validate is not used: its message dumps the whole schema.)
-import re
 import sys
 
+from qbsd import batches as qbsd_batches
+from qbsd import jobs as qbsd_jobs
 from qbsd import workflow as qbsd_workflow
 from qbsd.config import ConfigError, load_study
 
@@ -25,19 +26,6 @@ N_STATES = len(config["states"])
 SUMMARY = qbsd_workflow.summary_outputs("results")
 # Channels of the large-N figures (config key large_n; empty when it is off).
 LARGE_N_CHANNELS = STUDY.large_n_channels()
-
-
-def _alternatives(values):
-    return "|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True))
-
-
-def _wildcard_values(name):
-    return [p.wildcards[name] for p in STUDY.points.values()] or ["none"]
-
-
-def point_constraint(name):
-    """Regex of the values a trajectory path's wildcard takes in this study."""
-    return _alternatives(_wildcard_values(name))
 
 
 def get_final_output(wildcards):
@@ -57,45 +45,52 @@ def labels_digest():
     return qbsd_workflow.settings_hash(STUDY.manifest_rows())
 
 
-def _point(wildcards):
-    return STUDY.point(**{k: wildcards[k] for k in STUDY_WILDCARDS})
+# The batches of distinct points, one simulate rule each (simulate.smk).
+BATCHES = qbsd_batches.plan(STUDY)
+BATCH_OF = {batch.name: batch for batch in BATCHES}
+CODE_VERSION = qbsd_workflow.code_version()
 
 
-STUDY_WILDCARDS = ("channel", "n_cells", "geometry", "J", "gamma12")
+def batch_log(batch):
+    return f"results/logs/simulate/{batch.name}.log"
 
 
-def point_settings(wildcards):
-    """The full parameter set of a point: a change reruns it (params rerun trigger)."""
-    return STUDY.point_settings(_point(wildcards))
+def batch_mem_mb(batch):
+    """``mem_mb`` of a batch job: its largest point, growing with the attempt."""
+
+    def mem_mb(wildcards, attempt):
+        return batch.mem_mb(attempt)
+
+    return mem_mb
 
 
-def point_identifier(wildcards):
-    return _point(wildcards).id
+def batch_runtime(batch):
+    """``runtime`` (minutes) of a batch job, growing with the attempt."""
+
+    def runtime(wildcards, attempt):
+        return batch.runtime_minutes(attempt)
+
+    return runtime
 
 
-def simulate_mem_mb(wildcards, attempt):
-    return qbsd_workflow.memory_mb(
-        int(wildcards.n_cells),
-        N_STATES,
-        config["solver"]["method"],
-        attempt,
-        # the solver (full space, or permutation-invariant for symmetric) sets the memory
-        geometry=_point(wildcards).geometry.name,
-    )
+def batch_digest(batch):
+    """Digest of the batch's point settings and the code version (rerun trigger)."""
+    settings = [STUDY.point_settings(p) for p in batch.points]
+    return qbsd_batches.settings_digest(settings, CODE_VERSION)
 
 
-def simulate_runtime(wildcards, attempt):
-    return qbsd_workflow.runtime_minutes(
-        int(wildcards.n_cells),
-        N_STATES,
-        config["time"]["t_max"],
-        config["time"]["n_points"],
-        attempt,
-        geometry=_point(wildcards).geometry.name,
-        method=config["solver"]["method"],
-    )
+def batch_job(rule_name):
+    """Keyword arguments of ``qbsd.jobs.simulate_batch`` for the batch rule ``rule_name``."""
+    batch = BATCH_OF[rule_name]
+    return {
+        "settings": [STUDY.point_settings(p) for p in batch.points],
+        "point_ids": [p.id for p in batch.points],
+        "code_version": CODE_VERSION,
+    }
 
 
-def simulate_group(wildcards):
-    """Small points share the group `simulate_small` (batched on a cluster); large go alone."""
-    return qbsd_workflow.group(int(wildcards.n_cells))
+def worker_processes():
+    """Worker processes for batch jobs: one per core in a local run, 0 inside a cluster job."""
+    if workflow.is_main_process and workflow.local_exec:
+        return max(1, int(workflow.cores))
+    return 0

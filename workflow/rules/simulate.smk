@@ -1,37 +1,37 @@
-# One job per physically distinct point, every initial state in the same job.
-# `run:` calls one function; with `force-use-threads` (profiles/default) the
-# job runs in a thread of the snakemake process: no interpreter start-up,
-# Snakefile parsing or qutip import per job.
+# The simulations: one rule per batch of distinct points (qbsd.batches), each
+# point still with its own trajectory file. Small points share a batch of
+# about 20 s of work; a large point is a batch of its own. The layout depends
+# only on the study, never on --cores.
 #
-# The trajectory is written atomically (unique .<name>.*.part file, then a
-# rename); a job first deletes the .part files an interrupted run left next to
-# its output, so `snakemake --rerun-incomplete` after a kill leaves none. Its
-# params (every setting of the point, the qbsd version and a digest of the
-# physics sources) are rerun triggers: editing the physics reruns the points.
+# A batch job runs qbsd.jobs.simulate_batch: in a local run the points go to
+# a pool of worker processes (one per core) started once by the snakemake
+# process; in a cluster job they run in the job's own process. Outputs are
+# marked update(): snakemake does not delete them before the job, and the job
+# keeps every trajectory that is already up to date (same settings, same code
+# version), so growing a grid, moving points between batches or resuming an
+# interrupted batch computes only what is missing. The params (a digest of the
+# batch's settings and the code version) are the rerun trigger.
 
 
-rule simulate:
-    output:
-        "results/trajectories/{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}.nc",
-    log:
-        "results/logs/simulate/{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}.log",
-    wildcard_constraints:
-        channel=point_constraint("channel"),
-        n_cells=r"\d+",
-        geometry=point_constraint("geometry"),
-        J=point_constraint("J"),
-        gamma12=point_constraint("gamma12"),
-    group:
-        simulate_group
-    threads: 1
-    resources:
-        mem_mb=simulate_mem_mb,
-        runtime=simulate_runtime,
-    params:
-        settings=point_settings,
-        point_id=point_identifier,
-        code_version=qbsd_workflow.code_version(),
-    run:
-        qbsd_workflow.simulate_point(
-            params.settings, output[0], log[0], point_id=params.point_id
-        )
+for batch in BATCHES:
+
+    rule:
+        name:
+            batch.name
+        output:
+            [update(path) for path in batch.paths],
+        log:
+            batch_log(batch),
+        threads: 1
+        resources:
+            mem_mb=batch_mem_mb(batch),
+            runtime=batch_runtime(batch),
+        params:
+            digest=batch_digest(batch),
+        run:
+            qbsd_jobs.simulate_batch(
+                **batch_job(rule),
+                outputs=list(output),
+                log=log[0],
+                processes=worker_processes(),
+            )
