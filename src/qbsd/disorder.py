@@ -29,10 +29,12 @@ t_max.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -125,11 +127,46 @@ def point_key(
         "edges": sorted([min(int(a), int(b)), max(int(a), int(b))] for a, b in edges),
         "J": float(J),
         "gamma12": float(gamma12),
-        "parameters": {str(k): float(v) for k, v in (parameters or {}).items()},
+        "parameters": {str(k): _canonical(v) for k, v in (parameters or {}).items()},
     }
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(text.encode()).digest()
     return int.from_bytes(digest[: KEY_BITS // 8], "big")
+
+
+def _canonical(value) -> float | str:
+    """A number as a float (1 and 1.0 are one point), anything else as its text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    return str(value)
+
+
+#: Point fields that are not channel parameters of the key.
+_POINT_FIELDS = {"geometry", "J", "gamma12", "channel", "detunings", "coupling_offsets"}
+
+
+def key_of(point) -> int:
+    """:func:`point_key` of a ``qbsd.Point`` (its disorder left out).
+
+    The channel's parameters (``point.parameters``, e.g. a bath occupation)
+    enter as parameters, and so does any other field of the point that is not
+    at its default value.
+    """
+    parameters = dict(getattr(point, "parameters", ()) or ())
+    for f in dataclasses.fields(point):
+        if f.name in _POINT_FIELDS or f.name == "parameters":
+            continue
+        value = getattr(point, f.name)
+        if f.default is dataclasses.MISSING or value != f.default:
+            parameters[f.name] = value
+    return point_key(
+        point.channel,
+        point.n_cells,
+        point.geometry.edges,
+        point.J,
+        point.gamma12,
+        parameters,
+    )
 
 
 def generator(key: int, r: int) -> np.random.Generator:
@@ -242,3 +279,127 @@ def event_statistics(times, censored=None) -> dict[str, float | int]:
         "n_reached": int(reached.size),
     }
     return out
+
+
+# ---- what one simulate call runs ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisorderPlan:
+    """The disorder of one ``simulate`` call (see :func:`plan`).
+
+    ``kind`` is ``clean`` (one run, the clean layout), ``explicit`` (one run
+    with the given detunings and coupling offsets) or ``random`` (one run per
+    realisation index, at strengths W and W_J, drawn from the point ``key``).
+    """
+
+    kind: str
+    W: float = 0.0
+    W_J: float = 0.0
+    indices: tuple[int, ...] = ()
+    key: int = 0
+    detunings: tuple[float, ...] = ()
+    coupling_offsets: tuple[float, ...] = ()
+
+    @property
+    def runs(self) -> int:
+        """Number of solver runs (realisations; 1 for a clean or explicit point)."""
+        return len(self.indices) if self.kind == "random" else 1
+
+    @property
+    def disordered(self) -> bool:
+        """Whether the runs may break the graph's symmetries."""
+        return self.kind == "random" or any(self.detunings) or any(self.coupling_offsets)
+
+    def draws(self, n_cells: int, n_links: int) -> tuple[np.ndarray, np.ndarray]:
+        """Detunings (R, N) and coupling offsets (R, L) of every realisation, in Gamma."""
+        cells = np.zeros((len(self.indices), n_cells))
+        links = np.zeros((len(self.indices), n_links))
+        for k, r in enumerate(self.indices):
+            x, y = realisation_draws(self.key, r, n_cells, n_links)
+            cells[k], links[k] = self.W * x, self.W_J * y
+        return cells, links
+
+    def point(self, base, r: int | None = None):
+        """``base`` (a clean ``Point``) with this plan's disorder (of realisation ``r``)."""
+        if self.kind == "clean":
+            return base
+        if self.kind == "explicit":
+            detunings, offsets = self.detunings, self.coupling_offsets
+        else:
+            detunings, offsets = realisation_disorder(
+                self.key, r, base.n_cells, len(base.geometry.edges), self.W, self.W_J
+            )
+        return dataclasses.replace(base, detunings=detunings, coupling_offsets=offsets)
+
+    def settings(self) -> dict:
+        """The plan's entries of the dataset's ``settings`` attribute (none when clean)."""
+        if self.kind == "explicit":
+            return {
+                "detunings": list(self.detunings),
+                "coupling_offsets": list(self.coupling_offsets),
+            }
+        if self.kind == "random":
+            return {"W": self.W, "W_J": self.W_J, "disorder_key": format(self.key, "x")}
+        return {}
+
+
+def plan(
+    point,
+    *,
+    W=0.0,
+    W_J=0.0,
+    realisations=None,
+    realisation_indices=None,
+    detunings=None,
+    coupling_offsets=None,
+) -> DisorderPlan:
+    """Check the disorder arguments of ``simulate`` for the clean ``point`` and plan the runs.
+
+    W = W_J = 0 is the clean point, simulated once: ``realisations`` is then
+    checked but has nothing to count (a sweep may pass one value for every
+    W), while ``realisation_indices`` is an error. W > 0 or W_J > 0 needs
+    ``realisations`` (indices ``0..R-1``) or ``realisation_indices`` (a
+    subset, e.g. one batch of a large ensemble). ``detunings`` and
+    ``coupling_offsets`` give one explicit realisation and combine with none
+    of the others.
+    """
+    W = check_strength(W, "W")
+    W_J = check_strength(W_J, "W_J")
+    if realisations is not None:
+        realisations = check_realisations(realisations)
+    indices = None if realisation_indices is None else check_indices(realisation_indices)
+    if realisations is not None and indices is not None:
+        raise ValueError("give realisations or realisation_indices, not both")
+    if detunings is not None or coupling_offsets is not None:
+        if W or W_J or realisations is not None or indices is not None:
+            raise ValueError(
+                "detunings and coupling_offsets give one explicit realisation: they combine "
+                f"with none of W, W_J, realisations, realisation_indices (got W={W:g}, "
+                f"W_J={W_J:g}, realisations={realisations!r}, "
+                f"realisation_indices={realisation_indices!r})"
+            )
+        n_links = len(point.geometry.edges)
+        given = {
+            "detunings": ()
+            if detunings is None
+            else check_values(detunings, point.n_cells, "detunings", "cell"),
+            "coupling_offsets": ()
+            if coupling_offsets is None
+            else check_values(coupling_offsets, n_links, "coupling_offsets", "link"),
+        }
+        return DisorderPlan("explicit", **given)
+    if W == 0.0 and W_J == 0.0:
+        if indices is not None:
+            raise ValueError(
+                "realisation_indices need W > 0 or W_J > 0; W = W_J = 0 is the clean point, "
+                "simulated once"
+            )
+        return DisorderPlan("clean")
+    if realisations is None and indices is None:
+        raise ValueError(
+            f"realisations is required when W > 0 or W_J > 0 (got W={W:g}, W_J={W_J:g}): "
+            "the number of disorder realisations, an integer >= 1"
+        )
+    indices = tuple(range(realisations)) if indices is None else indices
+    return DisorderPlan("random", W, W_J, indices, key_of(point))

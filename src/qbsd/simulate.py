@@ -11,11 +11,13 @@ import numpy as np
 import xarray as xr
 
 from .dataset import build_dataset
+from .disorder import plan as plan_disorder
 from .events import EventTracker
 from .geometry import Geometry
 from .model import Point
 from .permutational import memory_estimate as permutational_memory_estimate
 from .permutational import selects_permutational
+from .realisations import add_explicit_disorder, stack_realisations
 from .solvers import METHODS, SECTOR_CHUNK_BYTES, choose_method, chunk_length, make_solver
 from .states import check_states
 
@@ -44,9 +46,23 @@ def check_tolerances(rtol, atol) -> None:
 
 
 def memory_estimate(
-    n_cells: int, n_states: int = 3, method: str = "auto", *, geometry: str | None = None
+    n_cells: int,
+    n_states: int = 3,
+    method: str = "auto",
+    *,
+    geometry: str | None = None,
+    realisations: int = 1,
+    disordered: bool = False,
+    n_points: int = 1001,
 ) -> int:
     """Peak memory (bytes) ``simulate`` needs for one point.
+
+    A disordered point (``disordered``, W > 0 or W_J > 0) never goes to the
+    permutation-invariant backend and keeps none of the geometry's
+    automorphisms: its solver is estimated as for an edge list. Its
+    ``realisations`` run one after another, so the solver's peak is paid once;
+    the stored series of every realisation (``realisation_series_bytes``, on
+    a grid of ``n_points``) come on top.
 
     The sparse Liouvillian (about (3 + N) nonzeros per row of 4^N rows at 16 B
     plus indices, twice while building), the integrator's work vectors and one
@@ -56,6 +72,10 @@ def memory_estimate(
     the symmetry-reduced default (``sector``, also ``auto``) uses
     ``sector_memory_estimate``.
     """
+    if disordered:
+        solver = memory_estimate(n_cells, n_states, "sector" if method == "auto" else method)
+        series = realisation_series_bytes(n_cells, n_states, n_points, realisations)
+        return int(solver + series)
     # --- permutation-invariant backend
     if selects_permutational(n_cells, method, geometry):
         return permutational_memory_estimate(n_cells, n_states)
@@ -112,6 +132,42 @@ def sector_memory_estimate(n_cells: int, n_states: int = 3, geometry: str | None
     return int(generator + integrator + chunks + 300e6)
 
 
+def realisation_series_bytes(
+    n_cells: int, n_states: int, n_points: int, realisations: int = 1
+) -> int:
+    """Memory of the stored series of ``realisations`` disorder realisations (bytes).
+
+    Per realisation, state and time point: about 12 scalar series (energy,
+    ergotropy, efficiency, coherence, link-mean concurrence and room for more
+    measures), one population per cell and one concurrence per link (at most
+    N(N-1)/2), as float64; three copies (the realisations' own datasets, the
+    stacked one and its averages with the write's buffers).
+    """
+    per_point = 12 + n_cells + n_cells * (n_cells - 1) // 2
+    return int(3 * 8 * per_point * max(1, n_states) * n_points * max(1, realisations))
+
+
+def runtime_factor(
+    n_cells: int,
+    geometry: str | None = None,
+    *,
+    realisations: int = 1,
+    disordered: bool = False,
+) -> float:
+    """Runtime of ``simulate`` relative to the clean point on the ``sector`` backend.
+
+    The realisations run one after another, and each loses the reduction the
+    named ``geometry``'s automorphisms give the clean point: the ratio of
+    ``sector_orbits_bound`` without and with them (1 for ``linear`` N <= 2 and
+    edge lists, up to 1.6 for ``linear``, about N for ``circular``, more for
+    ``central`` and ``symmetric``). Multiply a clean runtime estimate by it.
+    """
+    if not disordered:
+        return float(max(1, realisations))
+    loss = sector_orbits_bound(n_cells, None) / sector_orbits_bound(n_cells, geometry)
+    return float(max(1, realisations) * loss)
+
+
 def available_memory() -> int:
     """Physical memory of this machine in bytes."""
     try:
@@ -121,20 +177,39 @@ def available_memory() -> int:
 
 
 def check_memory(
-    n_cells: int, n_states: int, method: str = "auto", *, geometry: str | None = None
+    n_cells: int,
+    n_states: int,
+    method: str = "auto",
+    *,
+    geometry: str | None = None,
+    realisations: int = 1,
+    disordered: bool = False,
+    n_points: int = 1001,
 ) -> None:
-    need = memory_estimate(n_cells, n_states, method, geometry=geometry)
+    need = memory_estimate(
+        n_cells,
+        n_states,
+        method,
+        geometry=geometry,
+        realisations=realisations,
+        disordered=disordered,
+        n_points=n_points,
+    )
     have = available_memory()
     if need > have:
         # --- permutation-invariant backend: name the solver that needs it
         where = (
             "permutation-invariant (piqs)"
-            if selects_permutational(n_cells, method, geometry)
+            if selects_permutational(n_cells, method, geometry) and not disordered
             else "full density-matrix"
         )
+        stored, fewer = "", "use fewer cells"
+        if disordered:
+            stored = f" with {realisations} disorder realisation(s) stored"
+            fewer += " or fewer realisations per call (realisation_indices)"
         raise ValueError(
             f"n_cells={n_cells} needs about {need / 2**30:.1f} GiB on the {where} "
-            f"solver but this machine has {have / 2**30:.1f} GiB; use fewer cells"
+            f"solver{stored} but this machine has {have / 2**30:.1f} GiB; {fewer}"
         )
 
 
@@ -152,6 +227,12 @@ def simulate(
     atol: float = 1e-10,
     method: str = "auto",
     omega0: float = 0.0,
+    W: float = 0.0,
+    W_J: float = 0.0,
+    realisations: int | None = None,
+    realisation_indices: Iterable[int] | None = None,
+    detunings: Sequence[float] | None = None,
+    coupling_offsets: Sequence[float] | None = None,
 ) -> xr.Dataset:
     """Simulate one parameter point for every requested initial state.
 
@@ -180,11 +261,38 @@ def simulate(
     omega0
         Cell frequency; 0 (default) simulates in the rotating frame.
 
+    W, W_J
+        Disorder strengths in Gamma (``docs/model.md``, "Disorder"): detunings
+        delta_n uniform in [-W/2, W/2] (H gains ``sum_n (delta_n/2) sz_n``),
+        coupling offsets u_nm uniform in [-W_J/2, W_J/2] (link (n, m) couples
+        with J + u_nm). W = W_J = 0 (default) is the clean point, simulated once.
+        Energies and ergotropy stay measured against the clean H0.
+    realisations
+        Number R of disorder realisations (indices 0..R-1), required when
+        W > 0 or W_J > 0; at the clean point it is checked and has nothing to
+        count. Realisation r draws from a generator seeded by the point's key
+        and r alone (``qbsd.disorder``), with common random numbers across W
+        and W_J: the same r is the same pattern scaled, so results are smooth
+        in W, and asking for more realisations keeps the first ones.
+    realisation_indices
+        Instead of ``realisations``: the realisation indices to run (distinct
+        integers >= 0), e.g. ``range(10, 20)`` for one batch of a large
+        ensemble; join the batches with ``qbsd.realisations.concat_realisations``.
+    detunings
+        One explicit realisation: delta_n/Gamma for every cell (e.g. a field
+        gradient). Combines with none of W, W_J, realisations.
+    coupling_offsets
+        One explicit realisation: u_l/Gamma for every link, in the order of the
+        dataset's ``link`` coordinate (edges sorted, n < m); may go with
+        ``detunings``.
     Returns
     -------
     xarray.Dataset
         The trajectory dataset (the README, "Using the package"), plus event
-        times, peak concurrence and numerical-health diagnostics per state.
+        times, peak concurrence and numerical-health diagnostics per state. With
+        W > 0 or W_J > 0: every per-state variable gains a leading
+        ``realisation`` dimension, and ``<name>_avg`` holds the realisation
+        average of each time series (layout: ``qbsd.realisations``).
     """
     started = _time.perf_counter()
     states = check_states(states)
@@ -193,9 +301,77 @@ def simulate(
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     point = Point(Geometry.make(geometry, n_cells), J, gamma12, channel)
-    check_memory(point.n_cells, len(states), method, geometry=point.geometry.name)
+    disorder = plan_disorder(
+        point,
+        W=W,
+        W_J=W_J,
+        realisations=realisations,
+        realisation_indices=realisation_indices,
+        detunings=detunings,
+        coupling_offsets=coupling_offsets,
+    )
+    check_memory(
+        point.n_cells,
+        len(states),
+        method,
+        geometry=point.geometry.name,
+        realisations=disorder.runs,
+        disordered=disorder.disordered,
+        n_points=n_points,
+    )
     times = time_grid(t_max, n_points)
+    settings = {
+        "n_cells": point.n_cells,
+        "geometry": point.geometry.label,
+        "edges": [list(e) for e in point.geometry.edges],
+        "J": point.J,
+        "gamma12": point.gamma12,
+        "channel": point.channel,
+        "states": states,
+        "t_max": float(t_max),
+        "n_points": int(n_points),
+        "rtol": rtol,
+        "atol": atol,
+        "omega0": omega0,
+        **disorder.settings(),
+    }
+    options = {"method": method, "rtol": rtol, "atol": atol, "omega0": omega0}
+    if disorder.kind != "random":
+        ds = _simulate_point(disorder.point(point), states, times, settings, started, **options)
+        if disorder.kind == "explicit":
+            add_explicit_disorder(ds, disorder.detunings, disorder.coupling_offsets)
+        return ds
+    parts = [
+        _simulate_point(
+            disorder.point(point, r), states, times, settings, _time.perf_counter(), **options
+        )
+        for r in disorder.indices
+    ]
+    cells, links = disorder.draws(point.n_cells, len(point.geometry.edges))
+    return stack_realisations(
+        parts,
+        disorder.indices,
+        W=disorder.W,
+        W_J=disorder.W_J,
+        key=disorder.key,
+        detunings=cells,
+        coupling_offsets=links,
+    )
 
+
+def _simulate_point(
+    point: Point,
+    states: list[str],
+    times: np.ndarray,
+    settings: dict,
+    started: float,
+    *,
+    method: str,
+    rtol: float,
+    atol: float,
+    omega0: float,
+) -> xr.Dataset:
+    """One solver run of ``point`` (clean or one realisation): the clean-layout dataset."""
     solver = make_solver(point, method=method, rtol=rtol, atol=atol, omega0=omega0)
     trackers = [EventTracker(times) for _ in states]
     for s, _, rho in solver.run(states, times):
@@ -224,21 +400,6 @@ def simulate(
         for key in ("entanglement_birth_time", "entanglement_death_time"):
             event_arrays[key] = [np.nan] * len(states)
     solver.stats["total_seconds"] = _time.perf_counter() - started
-    settings = {
-        "n_cells": point.n_cells,
-        "geometry": point.geometry.label,
-        "edges": [list(e) for e in point.geometry.edges],
-        "J": point.J,
-        "gamma12": point.gamma12,
-        "channel": point.channel,
-        "states": states,
-        "t_max": float(t_max),
-        "n_points": int(n_points),
-        "rtol": rtol,
-        "atol": atol,
-        "method": solver.method,
-        "omega0": omega0,
-    }
     return build_dataset(
         point=point,
         states=states,
@@ -247,6 +408,6 @@ def simulate(
         events=event_arrays,
         peaks={"value": [p[0] for p in peaks], "time": [p[1] for p in peaks]},
         health=health,
-        settings=settings,
+        settings={**settings, "method": solver.method},
         solver_stats=solver.stats,
     )

@@ -11,6 +11,9 @@ import pandas as pd
 import xarray as xr
 
 from .dataset import health_flags
+from .disorder import STATISTICS, event_statistics
+from .events import EVENTS
+from .realisations import DIM
 
 POINT_COLUMNS = ["channel", "n_cells", "geometry", "J", "gamma12", "state"]
 
@@ -125,3 +128,69 @@ def to_xarray(frame: pd.DataFrame) -> xr.Dataset:
             ds[name].attrs["flag_values"] = [0, 1]
             ds[name].attrs["flag_meanings"] = "false true"
     return ds
+
+
+# ---- disordered points: statistics over realisations ---------------------------------
+
+#: Columns of :func:`summarize_disorder` besides the statistics of each event.
+DISORDER_POINT_COLUMNS = [*POINT_COLUMNS[:-1], "W", "W_J", "state", "n_realisations"]
+
+
+def _event_censoring(ds, spec, times: np.ndarray) -> np.ndarray:
+    """Per (realisation, state): whether a missing event time is censored, not undefined.
+
+    Undefined: a relative event of a series that starts at zero (nothing to
+    halve), an event after a prior event that did not happen, an event of the
+    link-mean concurrence without links. Every other missing time was due and
+    not reached by t_max: censored.
+    """
+    censored = np.isnan(times)
+    if spec.relative:  # nothing to halve at or below the event's minimum
+        censored &= ds[spec.series].isel(time=0).values > getattr(spec, "minimum", 0.0)
+    if spec.after is not None:
+        censored &= ~np.isnan(ds[spec.after].values)
+    if spec.series == "concurrence_mean" and ds.sizes.get("link", 0) == 0:
+        censored[:] = False
+    return censored
+
+
+def summarize_disorder(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per initial state of a disordered trajectory: statistics over realisations.
+
+    For every event time ``<event>`` of the trajectory (``events.EVENTS``):
+    ``<event>_mean``, ``_std``, ``_median``, ``_q10``, ``_q90`` and
+    ``_n_censored`` (``disorder.event_statistics``). A realisation that did
+    not reach the event by t_max is censored: counted in ``_n_censored``,
+    ranked above every reached time in the quantiles (a quantile that falls
+    among censored realisations is NaN, not reached), left out of the mean
+    and standard deviation, which are over the realisations that reached it.
+    A realisation for which the event is undefined (e.g. no coherence to
+    halve) is in no statistic.
+    """
+    if DIM not in ds.dims:
+        raise ValueError(f"summarize_disorder needs a disordered trajectory (a {DIM!r} dimension)")
+    rows = []
+    point = {
+        "channel": str(ds["channel"].values),
+        "n_cells": int(ds["n_cells"]),
+        "geometry": str(ds["geometry"].values),
+        "J": float(ds["J"]),
+        "gamma12": float(ds["gamma12"]),
+        "W": float(ds["W"]),
+        "W_J": float(ds["W_J"]),
+    }
+    specs = [spec for spec in EVENTS if spec.name in ds]
+    per_event = {}
+    for spec in specs:
+        times = ds[spec.name].transpose(DIM, "state").values
+        one = ds[[spec.name, spec.series] + ([spec.after] if spec.after else [])]
+        censored = _event_censoring(one.transpose(DIM, "state", ...), spec, times)
+        per_event[spec.name] = (times, censored)
+    for s, state in enumerate(ds["state"].values):
+        row = {**point, "state": str(state), "n_realisations": int(ds.sizes[DIM])}
+        for name, (times, censored) in per_event.items():
+            stats = event_statistics(times[:, s], censored[:, s])
+            for key in STATISTICS:
+                row[f"{name}_{key}"] = stats[key]
+        rows.append(row)
+    return pd.DataFrame(rows)
