@@ -234,3 +234,15 @@ def test_disk_filling_during_a_trajectory_write(small_fs, trajectory):
     back = dataset.read_netcdf(target)
     np.testing.assert_array_equal(back["energy"].values, trajectory["energy"].values)
     assert _leftovers(small_fs) == ["N3/J1e-07_g10.nc"]
+
+
+def test_a_full_disk_log_never_hides_the_jobs_error(small_fs):
+    _fill(small_fs)
+    with pytest.raises(KeyError, match="the job's own error"):
+        with storage.log_file(small_fs / "logs" / "failed.log") as out:
+            out.write("x" * 10_000)
+            raise KeyError("the job's own error")
+    with pytest.raises(DiskFullError) as info:
+        with storage.log_file(small_fs / "logs" / "done.log") as out:
+            out.write("x" * 10_000)
+    _check(info, small_fs / "logs")

@@ -40,7 +40,7 @@ from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 from . import style
 from .dataset import read_netcdf
 from .points import LARGE_N_GEOMETRY
-from .storage import atomic_path, disk_full_error, free_bytes, space_errno
+from .storage import atomic_path, log_file
 
 Datasets = xr.Dataset | Mapping[object, xr.Dataset] | Iterable[xr.Dataset]
 Stem = str | os.PathLike | None
@@ -1295,26 +1295,15 @@ _LABEL_KEYS = ("channel", "n_cells", "geometry", "J", "gamma12")
 def _job_log(log: str | os.PathLike, name: str):
     """Write what a job did (or its traceback) to its log file.
 
-    A log that cannot be written on failure never hides the job's own error
-    (on a full disk that is the :class:`~qbsd.storage.DiskFullError` of the
-    output); on success a full disk is reported as that error too.
+    A log that cannot be written (a full disk) never hides the job's own
+    error; see :func:`qbsd.storage.log_file`.
     """
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "w", encoding="utf-8")  # noqa: SIM115 (closed below on every path)
-    try:
-        yield out
-    except BaseException:
-        with contextlib.suppress(OSError):
+    with log_file(log) as out:
+        try:
+            yield out
+        except BaseException:
             out.write(f"{name} failed:\n{traceback.format_exc()}")
-        with contextlib.suppress(OSError):
-            out.close()
-        raise
-    try:
-        out.close()
-    except OSError as exc:
-        if space_errno(exc) is None:
             raise
-        raise disk_full_error(log, free_bytes(Path(log).parent)) from exc
 
 
 def _stem(png: str | os.PathLike, pdf: str | os.PathLike | None = None) -> Path:

@@ -149,3 +149,61 @@ def atomic_path(path: str | os.PathLike, *, needed: int | None = None) -> Iterat
         if isinstance(exc, DiskFullError) or not out_of_space(exc, free, needed):
             raise
         raise disk_full_error(path, free, needed, space_errno(exc) or errno.ENOSPC) from exc
+
+
+class LogStream:
+    """A job's log file whose write errors are kept, not raised (see :func:`log_file`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self.error: OSError | None = None
+        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close)
+
+    def _guard(self, action, *args):
+        if self.error is not None:
+            return None
+        try:
+            return action(*args)
+        except OSError as exc:
+            self.error = exc
+            return None
+
+    def write(self, text: str) -> int:
+        self._guard(self._file.write, text)
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._guard(self._file.flush)
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError as exc:
+            self.error = self.error or exc
+
+
+@contextlib.contextmanager
+def log_file(path: str | os.PathLike) -> Iterator[LogStream]:
+    """Open a job's log for writing (text); a full disk never hides the job's own error.
+
+    Writes that fail are not raised from the body (a log is a record, not a
+    result): when the body fails, its exception (say the
+    :class:`DiskFullError` of the output) is the one raised. When the body
+    succeeds but the log could not be written for lack of space, that is
+    raised as :class:`DiskFullError`; any other write error as itself.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = LogStream(path)
+    try:
+        yield out
+    finally:
+        out.close()
+    if out.error is not None:
+        if space_errno(out.error) is None:
+            raise out.error
+        raise disk_full_error(path, free_bytes(path.parent)) from out.error
