@@ -365,6 +365,8 @@ def test_summarize_disorder_counts_censored_realisations():
     assert float(table.loc["full", "W"]) == 1.0
     with pytest.raises(ValueError, match="disordered trajectory"):
         summarize_disorder(qbsd.simulate(2, **SHORT))
+    with pytest.raises(ValueError, match="use summarize_disorder"):
+        qbsd.summarize(ds)
 
 
 # ---- bad input --------------------------------------------------------------------

@@ -161,6 +161,14 @@ def runtime_factor(
     ``sector_orbits_bound`` without and with them (1 for ``linear`` N <= 2 and
     edge lists, up to 1.6 for ``linear``, about N for ``circular``, more for
     ``central`` and ``symmetric``). Multiply a clean runtime estimate by it.
+
+    Close for ``linear`` and ``circular``; generous for ``central`` and
+    ``symmetric``, whose observables gain less from the symmetry than their
+    generator does. Measured on a loaded machine, one realisation against the
+    clean point (three states, 1001 points, W = 1; this factor in brackets):
+    N = 5 linear 1.3 (1.6), circular 2.7 (5.0), central 2.0 (7.2), symmetric
+    1.8 (17); N = 6 circular 6.5 (6.0), symmetric 5.7 (41); N = 7 circular
+    5.4 (7.0).
     """
     if not disordered:
         return float(max(1, realisations))

@@ -60,7 +60,14 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
     Half-lives not reached within t_max are NaN with ``*_censored`` True; a
     quantity that is undefined (coherence half-life of an incoherent state,
     entanglement times without links) is NaN with ``*_censored`` False.
+    A disordered trajectory (a ``realisation`` dimension) is summarised by
+    :func:`summarize_disorder` instead.
     """
+    if DIM in ds.dims:
+        raise ValueError(
+            f"summarize takes one trajectory; this one has a {DIM!r} dimension "
+            "(a disordered point): use summarize_disorder"
+        )
     n_cells = int(ds["n_cells"])
     rows = []
     for state in ds["state"].values:
