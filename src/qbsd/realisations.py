@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .dataset import health_flags
+from .dataset import CHECKSUM_ATTR, health_flags
 
 DIM = "realisation"
 
@@ -188,7 +188,7 @@ def concat_realisations(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
         out[name] = (datasets[0][name].dims, values, dict(datasets[0][name].attrs))
     out.coords[DIM] = (DIM, indices[order], dict(datasets[0][DIM].attrs))
     out.attrs = dict(datasets[0].attrs)
-    out.attrs.pop("checksum", None)
+    out.attrs.pop(CHECKSUM_ATTR, None)
     seconds = [
         json.loads(ds.attrs.get("solver_stats", "{}")).get("total_seconds") for ds in datasets
     ]
