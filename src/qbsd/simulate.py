@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time as _time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import xarray as xr
@@ -241,6 +241,7 @@ def simulate(
     realisation_indices: Iterable[int] | None = None,
     detunings: Sequence[float] | None = None,
     coupling_offsets: Sequence[float] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> xr.Dataset:
     """Simulate one parameter point for every requested initial state.
 
@@ -293,6 +294,13 @@ def simulate(
         One explicit realisation: u_l/Gamma for every link, in the order of the
         dataset's ``link`` coordinate (edges sorted, n < m); may go with
         ``detunings``.
+    progress
+        Called as ``progress(done, total, detail)`` while the solver advances:
+        ``done`` of ``total`` (state, time point) pairs of the grid (times the
+        realisations) are computed; ``detail`` says where (``"state 2/3"``,
+        ``"building the generator"``, and ``"locating events, state 2/3"``
+        once a run's grid is done). A ``qbsd.progress.ProgressReporter`` fits.
+
     Returns
     -------
     xarray.Dataset
@@ -308,6 +316,10 @@ def simulate(
     check_tolerances(rtol, atol)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError(
+            f"progress must be a callable(done, total, detail) or None, got {progress!r}"
+        )
     point = Point(Geometry.make(geometry, n_cells), J, gamma12, channel)
     disorder = plan_disorder(
         point,
@@ -343,17 +355,30 @@ def simulate(
         "omega0": omega0,
         **disorder.settings(),
     }
-    options = {"method": method, "rtol": rtol, "atol": atol, "omega0": omega0}
+    options = {
+        "method": method,
+        "rtol": rtol,
+        "atol": atol,
+        "omega0": omega0,
+        "progress": progress,
+    }
     if disorder.kind != "random":
         ds = _simulate_point(disorder.point(point), states, times, settings, started, **options)
         if disorder.kind == "explicit":
             add_explicit_disorder(ds, disorder.detunings, disorder.coupling_offsets)
         return ds
+    runs = len(disorder.indices)
     parts = [
         _simulate_point(
-            disorder.point(point, r), states, times, settings, _time.perf_counter(), **options
+            disorder.point(point, r),
+            states,
+            times,
+            settings,
+            _time.perf_counter(),
+            run=(k, runs),
+            **options,
         )
-        for r in disorder.indices
+        for k, r in enumerate(disorder.indices)
     ]
     cells, links = disorder.draws(point.n_cells, len(point.geometry.edges))
     return stack_realisations(
@@ -367,6 +392,24 @@ def simulate(
     )
 
 
+def _progress_steps(
+    progress: Callable[[int, int, str], None] | None,
+    run: tuple[int, int],
+    n_states: int,
+    n_times: int,
+) -> Callable[[int, str], None]:
+    """``report(done, detail)`` for run k of K: ``progress`` over all K runs' grids."""
+    k, runs = run
+    grid = n_states * n_times
+    where = f"realisation {k + 1}/{runs}, " if runs > 1 else ""
+
+    def report(done: int, detail: str) -> None:
+        if progress is not None:
+            progress(k * grid + done, runs * grid, where + detail)
+
+    return report
+
+
 def _simulate_point(
     point: Point,
     states: list[str],
@@ -378,14 +421,28 @@ def _simulate_point(
     rtol: float,
     atol: float,
     omega0: float,
+    progress: Callable[[int, int, str], None] | None = None,
+    run: tuple[int, int] = (0, 1),
 ) -> xr.Dataset:
-    """One solver run of ``point`` (clean or one realisation): the clean-layout dataset."""
+    """One solver run of ``point`` (clean or one realisation): the clean-layout dataset.
+
+    ``run`` is (k, K): this is run k of K, for ``progress`` (see ``simulate``).
+    """
+    report = _progress_steps(progress, run, len(states), len(times))
+    report(0, "building the generator")
     solver = make_solver(point, method=method, rtol=rtol, atol=atol, omega0=omega0)
     trackers = [EventTracker(times) for _ in states]
-    for s, _, rho in solver.run(states, times):
+    report(0, f"state 1/{len(states)}")
+    done, grid = 0, range(len(times))
+    for s, chunk, rho in solver.run(states, times):
         trackers[s].feed(solver.observe(rho), rho)
+        done += len(grid[chunk])
+        report(done, f"state {s + 1}/{len(states)}")
 
-    events = [tracker.refine(solver.evolve, solver.observe) for tracker in trackers]
+    events = []
+    for s, tracker in enumerate(trackers):
+        report(len(states) * len(times), f"locating events, state {s + 1}/{len(states)}")
+        events.append(tracker.refine(solver.evolve, solver.observe))
     series = {}
     for key, axis_last in (
         ("energy", False),
