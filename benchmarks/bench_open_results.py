@@ -2,12 +2,12 @@
 
 The results directory is fabricated quickly: one real small point (the
 3-cell chain, relaxation, J = 2, gamma12 = 0.5, with the default study's
-states and time grid) is simulated and summarised by the workflow's own
-functions (``simulate_point``, ``write_summaries``), then its trajectory is
-copied under ``--n-files`` distinct paths, one per label of a square
-(J, gamma12) grid, with a matching manifest, layout and summary tables. A copy
-is a valid file: its checksum covers the content, not the path; the manifest
-names the source point, which the copies record.
+states and time grid) is simulated with ``qbsd.simulate`` and summarised by
+the workflow's ``write_summaries``, then its trajectory is copied under
+``--n-files`` distinct paths, one per label of a square (J, gamma12) grid,
+with a matching manifest, layout and summary tables. A copy is a valid file:
+its checksum covers the content, not the path; the manifest names the source
+point, which the copies record.
 
 Reported (wall times, the machine as it is):
 
@@ -39,8 +39,9 @@ import pandas as pd
 
 import qbsd
 from qbsd.config import load_study
+from qbsd.dataset import write_netcdf
 from qbsd.results import clear_cache
-from qbsd.workflow import simulate_point, summary_outputs, write_layout, write_summaries
+from qbsd.workflow import summary_outputs, write_layout, write_summaries
 
 SOURCE = {
     "grid": {
@@ -63,12 +64,18 @@ def source_results(workdir: Path):
     study = load_study(SOURCE)
     results = workdir / "source" / "results"
     (point,) = study.points.values()
-    simulate_point(
-        study.point_settings(point),
-        workdir / "source" / point.path,
-        results / "logs" / f"{point.id}.log",
-        point_id=point.id,
+    grid = SOURCE["grid"]
+    ds = qbsd.simulate(
+        grid["n_cells"][0],
+        grid["geometry"][0],
+        grid["J"][0],
+        grid["gamma12"][0],
+        grid["channel"][0],
+        states=SOURCE["states"],
+        **SOURCE["time"],
     )
+    ds.attrs["point_id"] = point.id  # as the workflow records it
+    write_netcdf(ds, workdir / "source" / point.path)
     write_summaries(study, summary_outputs(str(results)), results=results)
     return study, results
 

@@ -1,8 +1,9 @@
 """qbsd.open_results reads lazily: nothing at open, each file once, checked, equal to
 reading every file eagerly. Damaged and missing files: tests/test_reliability.py.
 
-One in-process study of seven distinct points (tests/test_reliability.py's
-``small_study``), run as the workflow's jobs would.
+One in-process study of seven distinct points (N = 1, 2, 3, one channel, about
+a second of simulation): each trajectory from ``workflow.simulate_settings``,
+written with its point id, then the workflow's summaries and manifest.
 """
 
 from __future__ import annotations
@@ -16,21 +17,46 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_reliability import run_study, small_study
 
 import qbsd
 from qbsd import results as results_module
+from qbsd.config import load_study
 from qbsd.dataset import read_netcdf, write_netcdf
 from qbsd.results import LABEL_DIMS, LAYOUT_NAME, ResultsError, clear_cache
-from qbsd.workflow import write_layout
+from qbsd.workflow import simulate_settings, summary_outputs, write_layout, write_summaries
 
 SERIES = ("energy", "ergotropy", "efficiency", "coherence", "concurrence_mean")
 HEALTH = ("max_trace_error", "min_eigenvalue", "max_hermiticity_error")
 
 
+def small_study():
+    return load_study(
+        {
+            "grid": {
+                "n_cells": [1, 2, 3],
+                "geometry": ["linear", "circular"],
+                "J": [0.0, 2.0],
+                "gamma12": [0.25],
+                "channel": ["relaxation"],
+            },
+            "states": ["full", "quantum"],
+            "time": {"t_max": 3.0, "n_points": 31},
+            "paper_figures": False,
+            "large_n": None,
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def small_results(tmp_path_factory) -> Path:
-    return run_study(small_study(), tmp_path_factory.mktemp("lazy"))
+    study, workdir = small_study(), tmp_path_factory.mktemp("lazy")
+    for point in study.points.values():
+        ds = simulate_settings(study.point_settings(point))
+        ds.attrs["point_id"] = point.id  # as the simulate jobs record it
+        write_netcdf(ds, workdir / point.path)
+    results = workdir / "results"
+    write_summaries(study, summary_outputs(str(results)), results=results)
+    return results
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ added alongside as variables over ``channel, n_cells, geometry, J, gamma12,
 state``.
 
 Opening reads no trajectory: the arrays are dask arrays with one chunk per
-label, built from the manifest alone, so a sweep of 10^4 files opens in about
-a second. A missing file is reported at once (one ``stat`` per file). A
+label, built from the manifest alone, so a sweep of 10^4 files opens in a
+second or two. A missing file is reported at once (one ``stat`` per file). A
 label's chunk reads its file when it is first computed, through
 :func:`qbsd.dataset.read_netcdf`, which checks the checksum of the file's
 whole content (attribute ``checksum``; HDF5 adds a Fletcher-32 checksum per
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 import json
 import operator
 import os
@@ -57,10 +58,10 @@ from dask.highlevelgraph import HighLevelGraph
 from .dataset import HEALTH, VARIABLES, read_netcdf
 from .summaries import POINT_COLUMNS
 
-#: The label axes, in order. A new axis is one more name here (and a column of
-#: the manifest and the summary tables): numeric axes are sorted, text axes keep
-#: the manifest's order of first appearance.
-LABEL_DIMS = ("channel", "n_cells", "geometry", "J", "gamma12")
+#: The label axes, in order: the label columns of the manifest and the summary
+#: tables, so a new label key is a new axis here too. Numeric axes are sorted,
+#: text axes keep the manifest's order of first appearance.
+LABEL_DIMS = tuple(column for column in POINT_COLUMNS if column != "state")
 
 #: Name and format of the sidecar of ``labels.csv`` (written by
 #: ``qbsd.workflow.write_manifest``).
@@ -100,13 +101,14 @@ def _read_manifest(root: Path) -> tuple[pd.DataFrame, str]:
         )
     try:
         raw = path.read_bytes()
-        manifest = pd.read_csv(path, keep_default_na=False, dtype=str)
+        manifest = pd.read_csv(io.BytesIO(raw), keep_default_na=False, dtype=str)
     except Exception as exc:
         raise ResultsError(
             f"{path} cannot be read ({exc}); regenerate it: "
             + _regenerate(root, "summary/labels.csv", True)
         ) from exc
-    missing = [c for c in (*LABEL_DIMS, "trajectory", "cell_map", "link_map") if c not in manifest]
+    needed = (*LABEL_DIMS, "trajectory", "links", "cell_map", "link_map")
+    missing = [c for c in needed if c not in manifest]
     if missing:
         raise ResultsError(
             f"{path} lacks the columns {missing}; regenerate it: "
@@ -209,10 +211,11 @@ class _File:
         )
         return f"it serves {self.n_labels} requested label(s), e.g. {shown}"
 
-    def error(self, problem: str, force: bool = True) -> ResultsError:
+    def error(self, problem: str, force: bool = True, note: str = "") -> ResultsError:
         return ResultsError(
             f"{self.path} {problem}; regenerate it: "
             + _regenerate(Path(self.root), self.rel, force)
+            + note
         )
 
 
@@ -312,8 +315,10 @@ def _check(decoded: _Decoded, file: _File, layout: _Layout) -> list[int]:
         decoded.times, layout.times
     ):
         raise file.error(
-            "has another time grid or other states than the study (a stale file from an "
-            f"earlier config?; {file.who})"
+            f"has another time grid or other states than summary/{LAYOUT_NAME} (a stale "
+            f"file from an earlier config?; {file.who})",
+            note=" (or, if the config changed since the summaries were written, "
+            "`snakemake --cores 2` there, to bring them all in line)",
         )
     for name, (dims, _) in layout.variables.items():
         have = decoded.variables[name][0]
@@ -467,6 +472,9 @@ _AXIS_ATTRS = {
     "n_cells": {"long_name": "number of cells N"},
     "J": {"long_name": "exchange coupling J/Gamma", "units": "Gamma"},
     "gamma12": {"long_name": "collective rate Gamma_12/Gamma", "units": "Gamma"},
+    "n_th": {"long_name": "mean thermal occupation of the bath", "units": "1"},
+    "W": {"long_name": "local-field disorder strength", "units": "Gamma"},
+    "W_J": {"long_name": "coupling disorder strength", "units": "Gamma"},
     "channel": {"long_name": "dissipative channel"},
     "geometry": {"long_name": "network geometry"},
     "state": {"long_name": "initial state"},
