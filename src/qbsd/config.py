@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
+import functools
 import json
 import math
 import sys
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import yaml
 
+from .channels import channel_parameters
 from .geometry import NAMED_GEOMETRIES, Geometry
 from .model import Point, UnphysicalPointError
 from .permutational import FULL_SPACE_MAX_CELLS, selects_permutational
@@ -54,10 +56,12 @@ from .points import (
     grid_labels,
     normalise,
     paper_labels,
+    state_defined,
     unique_labels,
 )
 from .simulate import available_memory, memory_estimate
 from .solvers import choose_method
+from .states import check_state, parse_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -489,9 +493,14 @@ def load_study(
     if problems:
         raise ConfigError(_dedupe(problems), sources)
 
+    problems += _check_axes(config)
+    if problems:
+        raise ConfigError(_dedupe(problems), sources)
+
     grid = config["grid"]
     cells = {name: g.n_cells for name, g in custom.items()}
-    labels = grid_labels(grid, cells)
+    disorder = config.get("disorder") or {}
+    labels = grid_labels(grid, cells, disorder)
     large_n = large_n_labels(config)
     paper = set(paper_labels()) if config["paper_figures"] else set()
     in_grid = set(labels)
@@ -502,17 +511,36 @@ def load_study(
     def section(label: Label) -> str:  # the config key a label's problems name
         return "large_n" if label in large_n and label not in in_grid else "grid"
 
+    # a state that depends on how the cells are numbered forbids serving a label
+    # by an isomorphic graph with its cells renumbered
+    relabel = all(parse_state(s).permutation_symmetric for s in config["states"])
+    realisations = int(disorder.get("realisations", 0) or 0)
     assignments, skipped, unphysical = [], [], {}
+    geometries: dict[tuple[str, int], Geometry] = {}
     for label in labels:
-        geometry = custom.get(label.geometry) or Geometry.make(label.geometry, label.n_cells)
-        try:
-            Point(geometry, label.J, label.gamma12, label.channel)
-        except UnphysicalPointError as exc:
-            skipped.append((label, str(exc)))
+        key = (label.geometry, label.n_cells)
+        if key not in geometries:
+            geometries[key] = custom.get(label.geometry) or Geometry.make(*key)
+        geometry = geometries[key]
+        parameters = tuple((k, getattr(label, k)) for k in channel_parameters(label.channel))
+        problem = _complete_positivity(geometry, label.gamma12, label.channel, parameters)
+        if problem is not None:
+            skipped.append((label, problem))
             key = (section(label), label.n_cells, label.geometry, label.gamma12)
             unphysical.setdefault(key, geometry)
             continue
-        assignments.append(assign(label, geometry, paper=label in paper, large_n=label in large_n))
+        assignments.append(
+            assign(
+                label,
+                geometry,
+                paper=label in paper,
+                large_n=label in large_n,
+                relabel=relabel,
+                realisations=realisations,
+            )
+        )
+    if config["unphysical"] == "error":
+        problems += _undefined_states(config, {a.label.n_cells for a in assignments})
 
     if unphysical and config["unphysical"] == "error":
         # one line per key, geometry, value and bound (the bound of symmetric is 1 at any N)
@@ -537,6 +565,55 @@ def load_study(
     if problems:
         raise ConfigError(_dedupe(problems), sources)
     return Study(assignments, skipped if config["unphysical"] == "skip" else [], config)
+
+
+@functools.lru_cache(maxsize=4096)
+def _complete_positivity(geometry: Geometry, gamma12: float, channel: str, parameters):
+    """The complete-positivity error of a point (None if it is physical); the bound is
+    the same for every J, so one check serves a whole row of a sweep."""
+    try:
+        Point(geometry, 0.0, gamma12, channel, parameters=dict(parameters))
+    except UnphysicalPointError as exc:
+        return str(exc)
+    return None
+
+
+def _check_axes(config: Mapping) -> list[str]:
+    """Problems of the axes beyond the paper: n_th without a channel that has it, states."""
+    problems = []
+    grid = config["grid"]
+    n_th = [float(v) for v in grid.get("n_th", [0.0])]
+    with_n_th = [c for c in grid["channel"] if "n_th" in channel_parameters(c)]
+    if n_th != [0.0] and not with_n_th:
+        problems.append(
+            f"grid.n_th = {_show(grid['n_th'])}: none of grid.channel "
+            f"({', '.join(grid['channel'])}) has a bath occupation; add a channel that has "
+            "one (thermal) or remove grid.n_th"
+        )
+    for label in config["states"]:
+        try:
+            parse_state(label)
+        except ValueError as exc:
+            problems.append(f"states: {exc}")
+    return problems
+
+
+def _undefined_states(config: Mapping, sizes: Iterable[int]) -> list[str]:
+    """One problem per state undefined at some N of the study (``unphysical: error``)."""
+    problems = []
+    for label in config["states"]:
+        bad = sorted(n for n in sizes if not state_defined(label, n))
+        if bad:
+            try:
+                check_state(label, bad[0])
+            except ValueError as exc:
+                reason = str(exc)
+            problems.append(
+                f"states: {label} is undefined for n_cells = {', '.join(map(str, bad))} "
+                f"({reason}); remove those N or the state, or set unphysical: skip (the "
+                "state's rows are then listed in results/summary/skipped.csv)"
+            )
+    return problems
 
 
 def large_n_labels(config: Mapping) -> list[Label]:

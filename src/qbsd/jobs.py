@@ -36,6 +36,7 @@ import xarray as xr
 
 from .progress import ProgressReporter
 from .resources import point_seconds
+from .storage import log_file
 
 #: A point estimated to take longer than this also reports progress on the console.
 CONSOLE_PROGRESS_SECONDS = 60.0
@@ -150,7 +151,10 @@ def up_to_date(path: str | os.PathLike, settings: Mapping, code_version: str) ->
     try:
         import netCDF4
 
-        with netCDF4.Dataset(path) as nc:
+        from .dataset import NETCDF_LOCK
+
+        # batch jobs run as threads of one snakemake process: HDF5 is not thread-safe
+        with NETCDF_LOCK, netCDF4.Dataset(path) as nc:
             stored = json.loads(nc.getncattr("point_settings"))
             version = nc.getncattr("code_version")
     except (OSError, KeyError, AttributeError, ValueError, RuntimeError):
@@ -160,8 +164,13 @@ def up_to_date(path: str | os.PathLike, settings: Mapping, code_version: str) ->
 
 
 def _log(log: str | os.PathLike, text: str) -> None:
-    with open(log, "a", encoding="utf-8") as out:
-        out.write(text if text.endswith("\n") else text + "\n")
+    """Append to a batch's log. A log is a record, not a result: a write that fails
+    (a full disk) must not replace the error of the trajectory write itself."""
+    try:
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(text if text.endswith("\n") else text + "\n")
+    except OSError:
+        pass
 
 
 def compute_point(
@@ -274,7 +283,7 @@ def simulate_batch(
     log = str(log)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     slurm = os.environ.get("SLURM_JOB_ID")
-    with open(log, "w", encoding="utf-8") as out:
+    with log_file(log) as out:
         out.write(
             f"batch of {len(outputs)} points on {platform.node()} (pid {os.getpid()}"
             + (f", SLURM_JOB_ID {slurm}" if slurm else "")

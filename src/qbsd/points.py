@@ -1,7 +1,8 @@
 """The sweep's labels and the physically distinct points that serve them.
 
-A *label* is one requested combination of the grid axes (channel, n_cells,
-geometry, J, gamma12), named as the user named it; the config's optional
+A *label* is one requested combination of the grid axes (``LABEL_KEYS``:
+channel, n_cells, geometry, J, gamma12, n_th, W, W_J), named as the user
+named it; the config's optional
 ``large_n`` section adds labels of geometry ``symmetric`` (the all-to-all
 battery at large N) the same way. A *distinct point* is one
 simulation. Labels that are the same physics share one point (the README,
@@ -14,7 +15,11 @@ simulation. Labels that are the same physics share one point (the README,
   and simulated on the all-to-all graph with J = gamma12 = 0, so that every
   pair of cells, hence every link of any label, has its concurrence stored;
 - isomorphic edge sets are one point, represented by
-  :func:`qbsd.geometry.canonical_geometry` (named geometries first).
+  :func:`qbsd.geometry.canonical_geometry` (named geometries first), unless a
+  state of the study depends on how the cells are numbered (``singlet_pairs``);
+- a channel without a bath occupation ignores ``n_th`` (one point for all its
+  values); ``W = W_J = 0`` is the clean point, simulated once, without
+  realisations.
 
 Each label keeps the cell map and link map into its point, so per-cell and
 per-link data are mapped back when labels are read (:meth:`Assignment.take`).
@@ -22,9 +27,10 @@ per-link data are mapped back when labels are read (:meth:`Assignment.take`).
 Trajectory paths are derived from the point only (never from which labels
 asked for it), so they stay stable when the grid grows::
 
-    results/trajectories/<channel>/N<n_cells>/<geometry>/J<J>_g<gamma12>.nc
+    results/trajectories/<channel>/N<n_cells>/<geometry>/J<J>_g<gamma12>[_nth<n_th>][_W<W>_WJ<W_J>].nc
 
-with numbers rounded to 10 significant digits and printed in ``%g`` style
+(the bath occupation only for a channel that has one, the disorder only for a
+disordered point) with numbers rounded to 10 significant digits and printed in ``%g`` style
 (``J2_g0.5``, ``J0.3_g0.25``, never ``0.30000000000000004``).
 """
 
@@ -34,11 +40,14 @@ import hashlib
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
+from .channels import channel_parameters
+from .geometry import NAMED_GEOMETRIES as NAMED
 from .geometry import Edge, Geometry, canonical_geometry
+from .states import check_state
 
 #: Significant digits kept from J and gamma12: values equal to this many
 #: digits are one value (and one path).
@@ -47,8 +56,12 @@ SIGNIFICANT_DIGITS = 10
 #: Where trajectories go, relative to the working directory of the workflow.
 RESULTS = "results"
 TRAJECTORY_PATTERN = (
-    "trajectories/{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}.nc"  # under RESULTS
+    "trajectories/{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}{extra}.nc"  # under RESULTS
 )
+
+#: The axes of a label, in order: the columns of the manifest and the summary
+#: tables, and the label dimensions of ``qbsd.open_results``.
+LABEL_KEYS = ("channel", "n_cells", "geometry", "J", "gamma12", "n_th", "W", "W_J")
 
 #: Directory names of the two collapsed point families.
 SINGLE = "single"
@@ -66,9 +79,16 @@ LARGE_N_GEOMETRY = "symmetric"
 
 def normalise(value: float) -> float:
     """``value`` rounded to ``SIGNIFICANT_DIGITS`` significant digits (and never -0.0)."""
-    return float(f"{float(value):.{SIGNIFICANT_DIGITS}g}") + 0.0
+    return _normalise(float(value))
 
 
+@lru_cache(maxsize=65536)
+def _normalise(value: float) -> float:
+    # cached: a sweep repeats the same few values thousands of times
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}") + 0.0
+
+
+@lru_cache(maxsize=65536)
 def format_number(value: float) -> str:
     """Short, stable text of a grid value: ``2``, ``0.5``, ``0.3``, ``1e-07``."""
     return f"{normalise(value):.{SIGNIFICANT_DIGITS}g}"
@@ -76,28 +96,34 @@ def format_number(value: float) -> str:
 
 @dataclass(frozen=True, order=True)
 class Label:
-    """One requested combination of the grid axes, as the user named it."""
+    """One requested combination of the grid axes (``LABEL_KEYS``), as the user named it."""
 
     channel: str
     n_cells: int
     geometry: str
     J: float
     gamma12: float
+    n_th: float = 0.0
+    W: float = 0.0
+    W_J: float = 0.0
 
     def as_dict(self) -> dict:
-        return {
-            "channel": self.channel,
-            "n_cells": self.n_cells,
-            "geometry": self.geometry,
-            "J": self.J,
-            "gamma12": self.gamma12,
-        }
+        return {key: getattr(self, key) for key in LABEL_KEYS}
+
+    @property
+    def disordered(self) -> bool:
+        return self.W > 0 or self.W_J > 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"channel={self.channel}, n_cells={self.n_cells}, geometry={self.geometry}, "
             f"J={format_number(self.J)}, gamma12={format_number(self.gamma12)}"
         )
+        if channel_parameters(self.channel):
+            text += f", n_th={format_number(self.n_th)}"
+        if self.disordered:
+            text += f", W={format_number(self.W)}, W_J={format_number(self.W_J)}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -109,20 +135,32 @@ class DistinctPoint:
     J: float
     gamma12: float
     directory: str  # geometry part of the path: single, uncoupled, a name, custom-...
+    n_th: float | None = None  # bath occupation, only for a channel that has one
+    W: float = 0.0
+    W_J: float = 0.0
+    realisations: int = 0  # disorder realisations (0: the clean point)
 
     @property
     def n_cells(self) -> int:
         return self.geometry.n_cells
 
     @property
+    def disordered(self) -> bool:
+        return self.W > 0 or self.W_J > 0
+
+    @cached_property
     def wildcards(self) -> dict[str, str]:
-        """The values of the ``simulate`` rule's wildcards for this point."""
+        """The parts of this point's path and identifier."""
+        extra = "" if self.n_th is None else f"_nth{format_number(self.n_th)}"
+        if self.disordered:
+            extra += f"_W{format_number(self.W)}_WJ{format_number(self.W_J)}"
         return {
             "channel": self.channel,
             "n_cells": str(self.n_cells),
             "geometry": self.directory,
             "J": format_number(self.J),
             "gamma12": format_number(self.gamma12),
+            "extra": extra,
         }
 
     @property
@@ -135,24 +173,14 @@ class DistinctPoint:
         """Path of the trajectory file relative to the workflow's working directory."""
         return f"{RESULTS}/{self.relpath}"
 
-    @property
+    @cached_property
     def id(self) -> str:
         """``<channel>/N<n>/<geometry>/J<J>_g<gamma12>``: the path without folder and suffix."""
         return point_id(**self.wildcards)
 
-    def simulate_kwargs(self) -> dict:
-        """Keyword arguments of ``qbsd.simulate`` for this point (without states/time/solver)."""
-        return {
-            "n_cells": self.n_cells,
-            "geometry": self.geometry,
-            "J": self.J,
-            "gamma12": self.gamma12,
-            "channel": self.channel,
-        }
-
     def settings(self) -> dict:
-        """The point's parameters as plain JSON-able data."""
-        return {
+        """The point's parameters as plain JSON-able data (new keys only where they apply)."""
+        settings = {
             "channel": self.channel,
             "n_cells": self.n_cells,
             "geometry": self.geometry.label,
@@ -160,11 +188,18 @@ class DistinctPoint:
             "J": self.J,
             "gamma12": self.gamma12,
         }
+        if self.n_th is not None:
+            settings["n_th"] = self.n_th
+        if self.disordered:
+            settings.update(W=self.W, W_J=self.W_J, realisations=self.realisations)
+        return settings
 
 
-def point_id(channel: str, n_cells: str | int, geometry: str, J: str, gamma12: str) -> str:
-    """The identifier of a point from the (string) values of its path's wildcards."""
-    return f"{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}"
+def point_id(
+    channel: str, n_cells: str | int, geometry: str, J: str, gamma12: str, extra: str = ""
+) -> str:
+    """The identifier of a point from the (string) parts of its path."""
+    return f"{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}{extra}"
 
 
 @dataclass(frozen=True)
@@ -197,12 +232,17 @@ class Assignment:
         return np.take(np.asarray(values), list(index), axis=position)
 
 
-def single_cell_point(channel: str) -> DistinctPoint:
-    return DistinctPoint(channel, Geometry.make("linear", 1), 0.0, 0.0, SINGLE)
+def _point_fields(label: Label) -> dict:
+    """The channel parameter of ``label``'s point: a bath occupation only where it applies."""
+    return {"n_th": normalise(label.n_th) if channel_parameters(label.channel) else None}
 
 
-def uncoupled_point(channel: str, n_cells: int) -> DistinctPoint:
-    return DistinctPoint(channel, Geometry.make("symmetric", n_cells), 0.0, 0.0, UNCOUPLED)
+def single_cell_point(channel: str, n_th: float | None = None) -> DistinctPoint:
+    return DistinctPoint(channel, Geometry.make("linear", 1), 0.0, 0.0, SINGLE, n_th)
+
+
+def uncoupled_point(channel: str, n_cells: int, n_th: float | None = None) -> DistinctPoint:
+    return DistinctPoint(channel, Geometry.make("symmetric", n_cells), 0.0, 0.0, UNCOUPLED, n_th)
 
 
 def custom_directory(geometry: Geometry) -> str:
@@ -222,30 +262,54 @@ def _canonical(edges: tuple[Edge, ...], n_cells: int) -> tuple[Geometry, tuple[i
 
 
 def assign(
-    label: Label, geometry: Geometry, paper: bool = False, large_n: bool = False
+    label: Label,
+    geometry: Geometry,
+    paper: bool = False,
+    large_n: bool = False,
+    *,
+    relabel: bool = True,
+    realisations: int = 0,
 ) -> Assignment:
     """The distinct point serving ``label`` (whose graph is ``geometry``) and the maps.
 
     ``paper`` and ``large_n`` record where the label was requested (the paper's
     figures, the config's ``large_n`` section); they do not change the point.
+    ``relabel`` allows serving the label by an isomorphic graph with its cells
+    renumbered (False when a state depends on the numbering). ``realisations``
+    is the number of disorder realisations of a disordered point.
+
+    Local fields drop out of one cell and of uncoupled cells (a product of
+    local unitaries commuting with H0 and the dissipators), so those labels
+    are served by the clean point; coupling disorder couples the cells of a
+    graph with links even at J = 0.
     """
     n = geometry.n_cells
     if n != label.n_cells:
         raise ValueError(f"label {label} has {label.n_cells} cells, geometry has {n}")
     edges = geometry.edges
     identity = tuple(range(n))
+    fields = _point_fields(label)
     if n == 1:
-        point = single_cell_point(label.channel)
+        point = single_cell_point(label.channel, **fields)
         return Assignment(label, point, edges, identity, (), paper, large_n)
-    if not edges or (label.J == 0 and label.gamma12 == 0):
-        point = uncoupled_point(label.channel, n)
+    coupled_by_disorder = bool(edges) and label.W_J > 0
+    if not edges or (label.J == 0 and label.gamma12 == 0 and not coupled_by_disorder):
+        point = uncoupled_point(label.channel, n, **fields)
         position = {e: k for k, e in enumerate(point.geometry.edges)}
         links = tuple(position[e] for e in edges)
         return Assignment(label, point, edges, identity, links, paper, large_n)
     canon, cell_map = _canonical(edges, n)
-    directory = canon.name if canon.name != "custom" else custom_directory(canon)
+    if not relabel and cell_map != identity:
+        canon, cell_map = geometry, identity
+    if canon.name in NAMED:
+        directory = canon.name
+    else:
+        canon = Geometry(n, canon.edges, "custom")
+        directory = custom_directory(canon)
+    if label.disordered:
+        fields.update(W=normalise(label.W), W_J=normalise(label.W_J), realisations=realisations)
     point = DistinctPoint(
-        label.channel, canon, normalise(label.J), normalise(label.gamma12), directory
+        label.channel, canon, normalise(label.J), normalise(label.gamma12), directory, **fields
     )
     position = {e: k for k, e in enumerate(canon.edges)}
     links = tuple(
@@ -255,21 +319,33 @@ def assign(
 
 
 def grid_labels(
-    grid: Mapping[str, Sequence], geometry_cells: Mapping[str, int] | None = None
+    grid: Mapping[str, Sequence],
+    geometry_cells: Mapping[str, int] | None = None,
+    disorder: Mapping[str, Sequence] | None = None,
 ) -> list[Label]:
     """The product of the grid's axes as labels, in config order.
 
     ``geometry_cells`` gives the cell count of each custom geometry: a custom
-    geometry has labels only at its own N.
+    geometry has labels only at its own N. ``grid["n_th"]`` (default [0]) and
+    the ``disorder`` section's ``W`` and ``W_J`` (default [0]) are axes too.
     """
     geometry_cells = geometry_cells or {}
+    disorder = disorder or {}
     labels = []
-    for channel, n, geometry, J, gamma12 in itertools.product(
-        grid["channel"], grid["n_cells"], grid["geometry"], grid["J"], grid["gamma12"]
+    for channel, n, geometry, J, gamma12, n_th, W, W_J in itertools.product(
+        grid["channel"],
+        grid["n_cells"],
+        grid["geometry"],
+        grid["J"],
+        grid["gamma12"],
+        grid.get("n_th", [0.0]),
+        disorder.get("W", [0.0]),
+        disorder.get("W_J", [0.0]),
     ):
         if geometry in geometry_cells and geometry_cells[geometry] != n:
             continue
-        labels.append(Label(channel, int(n), geometry, normalise(J), normalise(gamma12)))
+        values = (J, gamma12, n_th, W, W_J)
+        labels.append(Label(channel, int(n), geometry, *map(normalise, values)))
     return labels
 
 
@@ -309,16 +385,9 @@ class Study:
     def states(self) -> list[str]:
         return list(self.config["states"])
 
-    def point(self, **wildcards: str) -> DistinctPoint:
-        """The point of a trajectory path's wildcard values (KeyError if not in the study)."""
-        key = point_id(**wildcards)
-        try:
-            return self.points[key]
-        except KeyError:
-            raise KeyError(
-                f"results/trajectories/{key}.nc is not a point of this study's config "
-                f"(the study has {len(self.points)} points)"
-            ) from None
+    def states_at(self, n_cells: int) -> list[str]:
+        """The study's states that are defined for ``n_cells`` cells, in config order."""
+        return [s for s in self.config["states"] if state_defined(s, n_cells)]
 
     def large_n_channels(self) -> list[str]:
         """Channels with simulated ``large_n`` labels, in config order (one figure each)."""
@@ -335,7 +404,7 @@ class Study:
         cfg = self.config
         return {
             **point.settings(),
-            "states": list(cfg["states"]),
+            "states": self.states_at(point.n_cells),
             "t_max": float(cfg["time"]["t_max"]),
             "n_points": int(cfg["time"]["n_points"]),
             "rtol": float(cfg["solver"]["rtol"]),
@@ -361,7 +430,25 @@ class Study:
         return rows
 
     def skipped_rows(self) -> list[dict]:
-        return [{**label.as_dict(), "reason": reason} for label, reason in self.skipped]
+        """Labels left out (unphysical), and states undefined at a label's N (``state`` set)."""
+        rows = [
+            {**label.as_dict(), "state": "", "reason": reason} for label, reason in self.skipped
+        ]
+        for a in self.assignments:
+            for state in self.config["states"]:
+                if not state_defined(state, a.label.n_cells):
+                    reason = f"state {state} is undefined for n_cells={a.label.n_cells}"
+                    rows.append({**a.label.as_dict(), "state": state, "reason": reason})
+        return rows
+
+
+def state_defined(label: str, n_cells: int) -> bool:
+    """True if the initial state ``label`` exists for ``n_cells`` cells."""
+    try:
+        check_state(label, n_cells)
+    except ValueError:
+        return False
+    return True
 
 
 def unique_labels(labels: Iterable[Label]) -> list[Label]:

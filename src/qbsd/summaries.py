@@ -1,4 +1,4 @@
-"""Per-state summaries of trajectory datasets (half-lives, xi(0), quantumness).
+"""Per-state summaries of trajectory datasets (half-lives, xi(0), quantumness, ergotropy split).
 
 Event times are located on the solution by ``simulate`` and stored in the
 trajectory; here they are gathered into one row per initial state.
@@ -13,9 +13,10 @@ import xarray as xr
 from .dataset import health_flags
 from .disorder import STATISTICS, event_statistics
 from .events import EVENTS
+from .points import LABEL_KEYS
 from .realisations import DIM
 
-POINT_COLUMNS = ["channel", "n_cells", "geometry", "J", "gamma12", "state"]
+POINT_COLUMNS = [*LABEL_KEYS, "state"]
 
 HALF_LIFE_COLUMNS = [
     "ergotropy_half_life",
@@ -38,6 +39,31 @@ QUANTUMNESS_COLUMNS = [
     "entanglement_death_time",
     "health_ok",
 ]
+#: Half-lives of E, E_i, E_c and the capacity; E_c/E at t = 0 and at the ergotropy
+#: half-life; E_loc/E at the ergotropy half-life (NaN where it is not reached).
+SPLIT_COLUMNS = [
+    "ergotropy_half_life",
+    "ergotropy_half_life_censored",
+    "ergotropy_incoherent_half_life",
+    "ergotropy_incoherent_half_life_censored",
+    "ergotropy_coherent_half_life",
+    "ergotropy_coherent_half_life_censored",
+    "capacity_half_life",
+    "capacity_half_life_censored",
+    "coherent_fraction0",
+    "coherent_fraction_at_half_life",
+    "local_fraction_at_half_life",
+    "health_ok",
+]
+
+#: Every summary table and its columns besides ``POINT_COLUMNS`` (in the order of
+#: ``summarize``'s frame): the one list the workflow and ``open_results`` read.
+SUMMARY_TABLES = {
+    "half_lives": HALF_LIFE_COLUMNS,
+    "xi0_scaling": XI0_COLUMNS,
+    "quantumness": QUANTUMNESS_COLUMNS,
+    "ergotropy_split": SPLIT_COLUMNS,
+}
 
 COLUMN_UNITS = {
     "ergotropy_half_life": "1/Gamma",
@@ -51,6 +77,12 @@ COLUMN_UNITS = {
     "ergotropy0": "hbar*omega0",
     "energy0": "hbar*omega0",
     "dead_energy_per_cell": "hbar*omega0",
+    "ergotropy_incoherent_half_life": "1/Gamma",
+    "ergotropy_coherent_half_life": "1/Gamma",
+    "capacity_half_life": "1/Gamma",
+    "coherent_fraction0": "1",
+    "coherent_fraction_at_half_life": "1",
+    "local_fraction_at_half_life": "1",
 }
 
 
@@ -107,18 +139,52 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
         row["energy0"] = float(u[0])
         row["dead_energy_per_cell"] = float((u[0] - e[0]) / n_cells) + 0.0  # no -0.0
         row["final_ergotropy_fraction"] = float(e[-1] / e[0]) if e[0] > 0 else np.nan
+        row.update(ergotropy_split(one))
         row["health_ok"] = not health_flags(one)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def ergotropy_split(one: xr.Dataset) -> dict[str, float | bool]:
+    """The ``SPLIT_COLUMNS`` of one state's trajectory (without ``health_ok``).
+
+    Censoring as everywhere: a half-life not reached by t_max is NaN and
+    censored; one of a series that starts at (numerical) zero, such as E_c of
+    a state without coherence between energies, is NaN and not censored
+    (``events.EventSpec.defined``). E at the ergotropy half-life is E(0)/2.
+    """
+    specs = {spec.name: spec for spec in EVENTS}
+    row: dict[str, float | bool] = {}
+    for name in (
+        "ergotropy_half_life",
+        "ergotropy_incoherent_half_life",
+        "ergotropy_coherent_half_life",
+        "capacity_half_life",
+    ):
+        spec = specs[name]
+        time = float(one[name])
+        initial = float(one[spec.series].isel(time=0))
+        row[name] = time
+        row[f"{name}_censored"] = bool(np.isnan(time) and spec.defined(initial))
+    e0 = float(one["ergotropy"].isel(time=0))
+    defined = specs["ergotropy_half_life"].defined(e0)
+    half = 0.5 * e0
+    row["coherent_fraction0"] = (
+        float(one["ergotropy_coherent"].isel(time=0)) / e0 if defined else np.nan
+    )
+    for column, sample in (
+        ("coherent_fraction_at_half_life", "ergotropy_coherent_at_ergotropy_half_life"),
+        ("local_fraction_at_half_life", "ergotropy_local_at_ergotropy_half_life"),
+    ):
+        row[column] = float(one[sample]) / half if defined else np.nan
+    return row
+
+
 def table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Select the contract's columns of one summary table: half_lives, xi0_scaling, quantumness."""
-    columns = {
-        "half_lives": HALF_LIFE_COLUMNS,
-        "xi0_scaling": XI0_COLUMNS,
-        "quantumness": QUANTUMNESS_COLUMNS,
-    }[kind]
+    """Select the columns of one summary table (a name of ``SUMMARY_TABLES``)."""
+    if kind not in SUMMARY_TABLES:
+        raise ValueError(f"summary table must be one of {', '.join(SUMMARY_TABLES)}, got {kind!r}")
+    columns = SUMMARY_TABLES[kind]
     extra = [c for c in frame.columns if c not in POINT_COLUMNS and c in columns]
     return frame[[c for c in POINT_COLUMNS if c in frame.columns] + extra]
 

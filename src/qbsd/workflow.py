@@ -23,11 +23,15 @@ import xarray as xr
 
 from .dataset import HEALTH_LIMITS, atomic_path, library_versions, read_netcdf, write_netcdf
 from .geometry import NAMED_GEOMETRIES, Geometry
-from .points import Study
+from .points import LABEL_KEYS, Study
 from .simulate import simulate
+from .summaries import SUMMARY_TABLES as SUMMARY_COLUMNS
 from .summaries import table, to_xarray
 
-SUMMARY_TABLES = ("half_lives", "xi0_scaling", "quantumness")
+SUMMARY_TABLES = tuple(SUMMARY_COLUMNS)
+
+#: Settings of a point that only some points have (a channel parameter, disorder).
+POINT_EXTRAS = ("n_th", "W", "W_J", "realisations")
 
 # Summary columns that need links; NaN for labels without links even when
 # the shared simulation has some (the all-to-all graph of uncoupled points).
@@ -150,6 +154,7 @@ def simulate_settings(settings: Mapping, progress=None) -> xr.Dataset:
         atol=float(settings["atol"]),
         method=settings["method"],
         progress=progress,
+        **{key: settings[key] for key in POINT_EXTRAS if key in settings},
     )
 
 
@@ -201,13 +206,14 @@ def write_manifest(study: Study, labels_csv: str | os.PathLike, skipped_csv: str
 
     Also ``layout.json`` beside ``labels.csv`` (:func:`write_layout`).
     """
-    columns = ["channel", "n_cells", "geometry", "J", "gamma12"]
+    columns = list(LABEL_KEYS)
     manifest = pd.DataFrame(
         study.manifest_rows(),
         columns=[*columns, "point", "trajectory", "links", "cell_map", "link_map", "paper"],
     )
     _atomic_csv(manifest, labels_csv)
-    _atomic_csv(pd.DataFrame(study.skipped_rows(), columns=[*columns, "reason"]), skipped_csv)
+    skipped = pd.DataFrame(study.skipped_rows(), columns=[*columns, "state", "reason"])
+    _atomic_csv(skipped, skipped_csv)
     write_layout(study, labels_csv)
 
 
