@@ -43,6 +43,8 @@ from pathlib import Path
 import yaml
 
 from .channels import channel_parameters
+from .extensions import REALISATIONS as EXTENSION_REALISATIONS
+from .extensions import label_sets
 from .geometry import NAMED_GEOMETRIES, Geometry
 from .model import Point, UnphysicalPointError
 from .permutational import FULL_SPACE_MAX_CELLS, selects_permutational
@@ -507,14 +509,18 @@ def load_study(
     labels = unique_labels(labels + large_n)
     labels = unique_labels(labels + sorted(paper - set(labels), key=_paper_order))
     large_n = set(large_n)
+    states_of = {label: list(config["states"]) for label in labels}
+    if config.get("extension_figures"):
+        for extension in label_sets():
+            for label in extension.labels:
+                states = states_of.setdefault(label, [])
+                states += [s for s in extension.states if s not in states]
+        labels = list(states_of)
 
     def section(label: Label) -> str:  # the config key a label's problems name
         return "large_n" if label in large_n and label not in in_grid else "grid"
 
-    # a state that depends on how the cells are numbered forbids serving a label
-    # by an isomorphic graph with its cells renumbered
-    relabel = all(parse_state(s).permutation_symmetric for s in config["states"])
-    realisations = int(disorder.get("realisations", 0) or 0)
+    realisations = int(disorder.get("realisations", 0) or 0) or EXTENSION_REALISATIONS
     assignments, skipped, unphysical = [], [], {}
     geometries: dict[tuple[str, int], Geometry] = {}
     for label in labels:
@@ -535,12 +541,13 @@ def load_study(
                 geometry,
                 paper=label in paper,
                 large_n=label in large_n,
-                relabel=relabel,
+                states=states_of[label],
                 realisations=realisations,
             )
         )
     if config["unphysical"] == "error":
-        problems += _undefined_states(config, {a.label.n_cells for a in assignments})
+        sizes = {a.label.n_cells for a in assignments if a.label in in_grid}
+        problems += _undefined_states(config, sizes)
 
     if unphysical and config["unphysical"] == "error":
         # one line per key, geometry, value and bound (the bound of symmetric is 1 at any N)

@@ -47,7 +47,7 @@ import numpy as np
 from .channels import channel_parameters
 from .geometry import NAMED_GEOMETRIES as NAMED
 from .geometry import Edge, Geometry, canonical_geometry
-from .states import check_state
+from .states import check_state, parse_state
 
 #: Significant digits kept from J and gamma12: values equal to this many
 #: digits are one value (and one path).
@@ -218,6 +218,8 @@ class Assignment:
     link_map: tuple[int, ...]
     paper: bool = False
     large_n: bool = False  # requested by the config's large_n section
+    states: tuple[str, ...] = ()  # the label's initial states (defined at its N)
+    requested_states: tuple[str, ...] = ()  # as asked for (some may be undefined at N)
 
     @property
     def link_labels(self) -> list[str]:
@@ -267,16 +269,18 @@ def assign(
     paper: bool = False,
     large_n: bool = False,
     *,
-    relabel: bool = True,
+    states: Sequence[str] = (),
     realisations: int = 0,
 ) -> Assignment:
     """The distinct point serving ``label`` (whose graph is ``geometry``) and the maps.
 
     ``paper`` and ``large_n`` record where the label was requested (the paper's
     figures, the config's ``large_n`` section); they do not change the point.
-    ``relabel`` allows serving the label by an isomorphic graph with its cells
-    renumbered (False when a state depends on the numbering). ``realisations``
-    is the number of disorder realisations of a disordered point.
+    ``states`` are the label's initial states: those defined at its N are
+    simulated; a state that depends on how the cells are numbered
+    (``singlet_pairs``) keeps the label off an isomorphic graph with its cells
+    renumbered. ``realisations`` is the number of disorder realisations of a
+    disordered point.
 
     Local fields drop out of one cell and of uncoupled cells (a product of
     local unitaries commuting with H0 and the dissipators), so those labels
@@ -289,15 +293,21 @@ def assign(
     edges = geometry.edges
     identity = tuple(range(n))
     fields = _point_fields(label)
+    states = tuple(states)
+    extra = {
+        "states": tuple(s for s in states if state_defined(s, n)),
+        "requested_states": states,
+    }
+    relabel = all(parse_state(s).permutation_symmetric for s in states)
     if n == 1:
         point = single_cell_point(label.channel, **fields)
-        return Assignment(label, point, edges, identity, (), paper, large_n)
+        return Assignment(label, point, edges, identity, (), paper, large_n, **extra)
     coupled_by_disorder = bool(edges) and label.W_J > 0
     if not edges or (label.J == 0 and label.gamma12 == 0 and not coupled_by_disorder):
         point = uncoupled_point(label.channel, n, **fields)
         position = {e: k for k, e in enumerate(point.geometry.edges)}
         links = tuple(position[e] for e in edges)
-        return Assignment(label, point, edges, identity, links, paper, large_n)
+        return Assignment(label, point, edges, identity, links, paper, large_n, **extra)
     canon, cell_map = _canonical(edges, n)
     if not relabel and cell_map != identity:
         canon, cell_map = geometry, identity
@@ -315,7 +325,7 @@ def assign(
     links = tuple(
         position[(min(cell_map[a], cell_map[b]), max(cell_map[a], cell_map[b]))] for a, b in edges
     )
-    return Assignment(label, point, edges, cell_map, links, paper, large_n)
+    return Assignment(label, point, edges, cell_map, links, paper, large_n, **extra)
 
 
 def grid_labels(
@@ -383,11 +393,16 @@ class Study:
 
     @property
     def states(self) -> list[str]:
-        return list(self.config["states"])
+        """Every state of the study: the config's, then those only extension labels ask for."""
+        order = dict.fromkeys(self.config["states"])
+        for a in self.assignments:
+            order.update(dict.fromkeys(a.states))
+        return list(order)
 
-    def states_at(self, n_cells: int) -> list[str]:
-        """The study's states that are defined for ``n_cells`` cells, in config order."""
-        return [s for s in self.config["states"] if state_defined(s, n_cells)]
+    def point_states(self, point: DistinctPoint) -> list[str]:
+        """The states simulated at ``point``: every state a label it serves asks for."""
+        wanted = {s for a in self.labels_of[point.id] for s in a.states}
+        return [s for s in self.states if s in wanted]
 
     def large_n_channels(self) -> list[str]:
         """Channels with simulated ``large_n`` labels, in config order (one figure each)."""
@@ -404,7 +419,7 @@ class Study:
         cfg = self.config
         return {
             **point.settings(),
-            "states": self.states_at(point.n_cells),
+            "states": self.point_states(point),
             "t_max": float(cfg["time"]["t_max"]),
             "n_points": int(cfg["time"]["n_points"]),
             "rtol": float(cfg["solver"]["rtol"]),
@@ -425,6 +440,7 @@ class Study:
                     "cell_map": " ".join(map(str, a.cell_map)),
                     "link_map": " ".join(map(str, a.link_map)),
                     "paper": a.paper,
+                    "states": " ".join(a.states),
                 }
             )
         return rows
@@ -435,7 +451,7 @@ class Study:
             {**label.as_dict(), "state": "", "reason": reason} for label, reason in self.skipped
         ]
         for a in self.assignments:
-            for state in self.config["states"]:
+            for state in a.requested_states:
                 if not state_defined(state, a.label.n_cells):
                     reason = f"state {state} is undefined for n_cells={a.label.n_cells}"
                     rows.append({**a.label.as_dict(), "state": state, "reason": reason})

@@ -58,12 +58,21 @@ SPLIT_COLUMNS = [
 
 #: Every summary table and its columns besides ``POINT_COLUMNS`` (in the order of
 #: ``summarize``'s frame): the one list the workflow and ``open_results`` read.
+#: Statistics over the realisations of a disordered label, per event time.
+DISORDER_COLUMNS = ["n_realisations"] + [
+    f"{spec.name}_{key}" for spec in EVENTS for key in STATISTICS
+]
+
 SUMMARY_TABLES = {
     "half_lives": HALF_LIFE_COLUMNS,
     "xi0_scaling": XI0_COLUMNS,
     "quantumness": QUANTUMNESS_COLUMNS,
     "ergotropy_split": SPLIT_COLUMNS,
+    "disorder_statistics": DISORDER_COLUMNS,
 }
+
+#: Tables that hold only disordered labels (the others hold every label).
+DISORDER_TABLES = ("disorder_statistics",)
 
 COLUMN_UNITS = {
     "ergotropy_half_life": "1/Gamma",
@@ -225,6 +234,34 @@ def _event_censoring(ds, spec, times: np.ndarray) -> np.ndarray:
     if spec.series == "concurrence_mean" and ds.sizes.get("link", 0) == 0:
         censored[:] = False
     return censored
+
+
+def summarize_point(ds: xr.Dataset) -> pd.DataFrame:
+    """Rows of every summary table for one trajectory, clean or disordered.
+
+    A disordered trajectory gets the statistics of :func:`summarize_disorder`
+    and, in the columns of the clean tables, the median over realisations of
+    each event time (``*_censored``: the median is not reached by t_max), the
+    initial values (equal in every realisation) and the final ergotropy
+    fraction of the realisation-averaged series.
+    """
+    if DIM not in ds.dims:
+        return summarize(ds)
+    rows = summarize(ds.isel({DIM: 0}).drop_vars(DIM, errors="ignore"))
+    stats = summarize_disorder(ds)
+    for spec in EVENTS:
+        median = f"{spec.name}_median"
+        if median not in stats:
+            continue
+        rows[spec.name] = stats[median].to_numpy()
+        if f"{spec.name}_censored" in rows:
+            reached = stats[f"{spec.name}_n_censored"].to_numpy() > 0
+            rows[f"{spec.name}_censored"] = np.isnan(rows[spec.name]) & reached
+    if "ergotropy_avg" in ds:
+        e = ds["ergotropy_avg"].transpose("state", "time").values
+        rows["final_ergotropy_fraction"] = np.where(e[:, 0] > 0, e[:, -1] / e[:, 0], np.nan)
+    extra = stats.drop(columns=[c for c in stats.columns if c in rows.columns and c != "state"])
+    return rows.merge(extra, on="state", how="left")
 
 
 def summarize_disorder(ds: xr.Dataset) -> pd.DataFrame:

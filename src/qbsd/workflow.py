@@ -25,8 +25,8 @@ from .dataset import HEALTH_LIMITS, atomic_path, library_versions, read_netcdf, 
 from .geometry import NAMED_GEOMETRIES, Geometry
 from .points import LABEL_KEYS, Study
 from .simulate import simulate
+from .summaries import DISORDER_TABLES, table, to_xarray
 from .summaries import SUMMARY_TABLES as SUMMARY_COLUMNS
-from .summaries import table, to_xarray
 
 SUMMARY_TABLES = tuple(SUMMARY_COLUMNS)
 
@@ -166,18 +166,18 @@ def label_rows(study: Study, results: str | os.PathLike = "results") -> pd.DataF
     """Summary rows (``qbsd.summaries.summarize``) of every label and state.
 
     Each distinct trajectory is read once; its rows are copied to every label
-    it serves, with that label's geometry, J and gamma12.
+    it serves, with that label's own axes values and states.
     """
-    from .summaries import summarize
+    from .summaries import summarize_point
 
     results = Path(results)
     order = {id(a): k for k, a in enumerate(study.assignments)}
     frames = []
     for point_id, assignments in study.labels_of.items():
         path = results / study.points[point_id].relpath
-        rows = summarize(read_netcdf(path))
+        rows = summarize_point(read_netcdf(path))
         for a in assignments:
-            frame = rows.copy()
+            frame = rows[rows["state"].isin(a.states)].copy()  # the label's own states
             for key, value in a.label.as_dict().items():
                 frame[key] = value
             if not a.edges:
@@ -281,8 +281,12 @@ def write_summaries(
         "history": f"{now} qbsd.workflow.write_summaries via: {command}",
     }
     tables = {}
+    disordered = frame["n_realisations"].notna() if "n_realisations" in frame else None
     for kind in SUMMARY_TABLES:
         tables[kind] = table(frame, kind)
+        if kind in DISORDER_TABLES:
+            rows = disordered if disordered is not None else np.zeros(len(frame), bool)
+            tables[kind] = tables[kind][rows].reset_index(drop=True)
         _atomic_csv(tables[kind], outputs[f"{kind}_csv"])
         ds = to_xarray(tables[kind])
         ds.attrs = {
