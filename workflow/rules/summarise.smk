@@ -6,14 +6,7 @@ rule summarise:
     input:
         trajectories=get_trajectories(),
     output:
-        half_lives_csv=SUMMARY["half_lives_csv"],
-        half_lives_nc=SUMMARY["half_lives_nc"],
-        xi0_scaling_csv=SUMMARY["xi0_scaling_csv"],
-        xi0_scaling_nc=SUMMARY["xi0_scaling_nc"],
-        quantumness_csv=SUMMARY["quantumness_csv"],
-        quantumness_nc=SUMMARY["quantumness_nc"],
-        labels=SUMMARY["labels"],
-        skipped=SUMMARY["skipped"],
+        **SUMMARY,
     log:
         "results/logs/summarise.log",
     localrule: True
