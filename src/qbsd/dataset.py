@@ -16,22 +16,21 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .events import EVENTS
+from .events import EVENT_SAMPLES, EVENTS
+from .measures import MEASURES
 from .storage import DiskFullError, atomic_path  # noqa: F401 (part of this module's API)
 
-VARIABLES = {
-    # name: (dims, units, long_name)
-    "energy": (("state", "time"), "hbar*omega0", "internal energy U = tr(rho H0)"),
-    "ergotropy": (("state", "time"), "hbar*omega0", "ergotropy E (extractable work)"),
+#: Time series derived here from the measures, the same way for every solver path.
+DERIVED = {
     "efficiency": (("state", "time"), "1", "efficiency xi = E/U"),
-    "coherence": (
-        ("state", "time"),
-        "1",
-        "normalised l1 coherence in the energy basis, sum_{i!=j}|rho_ij|/(2^N-1)",
-    ),
-    "concurrence": (("state", "link", "time"), "1", "Wootters concurrence of each linked pair"),
     "concurrence_mean": (("state", "time"), "1", "link-averaged concurrence"),
-    "population": (("state", "cell", "time"), "1", "excited population of each cell"),
+}
+
+#: Every time series: name -> (dims, units, long_name); the measures as declared
+#: in ``measures.MEASURES``.
+VARIABLES = {
+    **{m.name: (("state", *m.per, "time"), m.units, m.long_name) for m in MEASURES},
+    **DERIVED,
 }
 
 HEALTH = {
@@ -81,9 +80,11 @@ def build_dataset(
 ) -> xr.Dataset:
     """Assemble the labelled trajectory dataset.
 
-    ``series`` holds ``energy, ergotropy, coherence`` (S, T), ``population``
-    (S, N, T), ``concurrence`` (S, L, T); efficiency and the link mean are
-    derived here so every path computes them the same way.
+    ``series`` holds every measure of ``measures.MEASURES``, (S, T) or
+    (S, N, T) per cell or (S, L, T) per link; efficiency and the link mean are
+    derived here so every path computes them the same way. ``events`` holds
+    every event time of ``events.EVENTS`` and every sample of
+    ``events.EVENT_SAMPLES``, per state.
     """
     geometry = point.geometry
     energy = series["energy"]
@@ -94,15 +95,8 @@ def build_dataset(
         concurrence_mean = concurrence.mean(axis=1)
     else:
         concurrence_mean = np.full(energy.shape, np.nan)
-    data = {
-        "energy": energy,
-        "ergotropy": series["ergotropy"],
-        "efficiency": efficiency,
-        "coherence": series["coherence"],
-        "concurrence": concurrence,
-        "concurrence_mean": concurrence_mean,
-        "population": series["population"],
-    }
+    data = {m.name: series[m.name] for m in MEASURES}
+    data.update(efficiency=efficiency, concurrence_mean=concurrence_mean)
     ds = xr.Dataset(
         coords={
             "time": ("time", np.asarray(times, float), {"units": "1/Gamma", "long_name": "time"}),
@@ -124,6 +118,12 @@ def build_dataset(
             ("state",),
             np.asarray(events[spec.name], float),
             {"units": "1/Gamma", "long_name": spec.long_name + " (NaN: not reached by t_max)"},
+        )
+    for sample in EVENT_SAMPLES:
+        ds[sample.name] = (
+            ("state",),
+            np.asarray(events[sample.name], float),
+            {"units": sample.units, "long_name": sample.long_name},
         )
     ds["concurrence_mean_peak"] = (
         ("state",),

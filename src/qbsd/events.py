@@ -48,6 +48,16 @@ class EventSpec:
     after: str | None = None
     sudden: bool = False  # zero-level event: require a finite-slope crossing
     long_name: str = ""
+    # relative events: an initial value at or below this leaves nothing to halve
+    minimum: float = 0.0
+
+    def defined(self, initial: float) -> bool:
+        """Whether a relative event exists for a series starting at ``initial``.
+
+        Undefined events (nothing to halve) are NaN and not censored; a defined
+        one not reached by t_max is NaN and censored.
+        """
+        return not self.relative or bool(initial > self.minimum)
 
 
 EVENTS = (
@@ -74,6 +84,33 @@ EVENTS = (
         "down",
         relative=True,
         long_name="first time the l1 coherence falls to half its initial value",
+    ),
+    EventSpec(
+        "ergotropy_incoherent_half_life",
+        "ergotropy_incoherent",
+        0.5,
+        "down",
+        relative=True,
+        minimum=ZERO_LEVEL,
+        long_name="first time the incoherent ergotropy falls to half its initial value",
+    ),
+    EventSpec(
+        "ergotropy_coherent_half_life",
+        "ergotropy_coherent",
+        0.5,
+        "down",
+        relative=True,
+        minimum=ZERO_LEVEL,
+        long_name="first time the coherent ergotropy falls to half its initial value",
+    ),
+    EventSpec(
+        "capacity_half_life",
+        "capacity",
+        0.5,
+        "down",
+        relative=True,
+        minimum=ZERO_LEVEL,
+        long_name="first time the capacity falls to half its initial value",
     ),
     EventSpec(
         "sudden_death_time",
@@ -112,6 +149,36 @@ EVENTS = (
 )
 
 
+@dataclass(frozen=True)
+class EventSample:
+    """The value of ``series`` at the time of ``event``, on the solution (NaN if not reached)."""
+
+    series: str
+    event: str
+    units: str
+    long_name: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.series}_at_{self.event}"
+
+
+EVENT_SAMPLES = (
+    EventSample(
+        "ergotropy_coherent",
+        "ergotropy_half_life",
+        "hbar*omega0",
+        "coherent ergotropy at the ergotropy half-life (NaN: half-life not reached)",
+    ),
+    EventSample(
+        "ergotropy_local",
+        "ergotropy_half_life",
+        "hbar*omega0",
+        "local ergotropy at the ergotropy half-life (NaN: half-life not reached)",
+    ),
+)
+
+
 @dataclass
 class _Found:
     index: int  # right end of the bracketing grid interval
@@ -126,6 +193,7 @@ class EventTracker:
 
     times: np.ndarray
     specs: tuple[EventSpec, ...] = EVENTS
+    samples: tuple[EventSample, ...] = EVENT_SAMPLES
     series: dict[str, list[np.ndarray]] = field(default_factory=dict)
     found: dict[str, _Found | None] = field(default_factory=dict)
     _previous_state: np.ndarray | None = None
@@ -160,7 +228,7 @@ class EventTracker:
     def _first_flip(self, spec: EventSpec, start: int) -> tuple[int, float] | None:
         v = self.full(spec.series)
         level = spec.level * v[0] if spec.relative else spec.level
-        if spec.relative and not v[0] > 0:
+        if not spec.defined(v[0]):
             return None  # nothing to halve (e.g. coherence of |e>^N)
         lo = 0
         if spec.after is not None:
@@ -214,7 +282,19 @@ class EventTracker:
                 if spec.sudden:
                     s += self._zero_correction(offset, s, dt, hit.level, spec.direction)
                 result[spec.name] = t_left + min(max(s, 0.0), dt)
+        for sample in self.samples:
+            result[sample.name] = self._sample(sample, result[sample.event], evolve, observe)
         return result
+
+    def _sample(self, sample: EventSample, time: float, evolve, observe) -> float:
+        """``sample.series`` at the refined time of its event (NaN where it was not reached)."""
+        hit = self.found.get(sample.event)
+        if hit is None or np.isnan(time):
+            return np.nan
+        if hit.index == 0 or hit.left_state is None:
+            return float(self.full(sample.series)[0])
+        s = time - float(self.times[hit.index - 1])
+        return float(observe(evolve(hit.left_state, s)[None])[sample.series][0])
 
     @staticmethod
     def _zero_correction(offset, s, dt, level, direction) -> float:

@@ -16,28 +16,19 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.sparse as sp
 
 from .geometry import Geometry
+from .measures import concurrence, local_ergotropy, passive_and_maximal, spectral_measures
 from .operators import cell_bits, excitations
 
-_SY_SY = np.kron(np.array([[0, -1j], [1j, 0]]), np.array([[0, -1j], [1j, 0]]))
+__all__ = ["Observer", "SectorObserver", "concurrence", "spectrum", "two_cell_states"]
 
 
 def spectrum(rho: np.ndarray) -> np.ndarray:
     """Eigenvalues of each (Hermitian) rho, ascending, shape (B, d)."""
     with blas_threads.limit(1):
         return eigvalsh_batched(np.asarray(rho))
-
-
-def ergotropy_from_spectrum(
-    energy: np.ndarray, eigenvalues: np.ndarray, levels: np.ndarray
-) -> np.ndarray:
-    """E = U - sum_k r_k eps_k, r descending, eps (H0 spectrum) ascending.
-
-    ``eigenvalues`` ascending as returned by ``eigvalsh``; ``levels`` ascending.
-    """
-    passive = eigenvalues[:, ::-1] @ levels
-    return energy - passive
 
 
 def populations(diagonal: np.ndarray, n_cells: int) -> np.ndarray:
@@ -74,30 +65,34 @@ def two_cell_states(rho: np.ndarray, n_cells: int, edges) -> np.ndarray:
     return out
 
 
-def concurrence(rho2: np.ndarray) -> np.ndarray:
-    """Wootters concurrence of two-qubit states ``rho2`` (..., 4, 4).
-
-    ``C = max(0, l1 - l2 - l3 - l4)`` with ``l_i`` the square roots of the
-    eigenvalues of ``rho (sy x sy) rho* (sy x sy)``, obtained stably as the
-    square roots of the eigenvalues of the Hermitian ``sqrt(rho) rho~ sqrt(rho)``.
-    """
-    w, v = np.linalg.eigh(rho2)
-    root = (v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]) @ np.conj(np.swapaxes(v, -1, -2))
-    flipped = _SY_SY @ np.conj(rho2) @ _SY_SY
-    m = root @ flipped @ root
-    lam = np.sqrt(np.clip(np.linalg.eigvalsh(m), 0.0, None))[..., ::-1]
-    return np.clip(lam[..., 0] - lam[..., 1] - lam[..., 2] - lam[..., 3], 0.0, None)
+def cell_coherences(rho: np.ndarray, n_cells: int) -> np.ndarray:
+    """``rho_n[e, g]`` of every cell's reduced state, shape (B, N)."""
+    index = np.arange(2**n_cells)
+    out = np.empty((rho.shape[0], n_cells), dtype=complex)
+    for c in range(n_cells):
+        bit = 1 << (n_cells - 1 - c)
+        ket = index[(index & bit) != 0]
+        out[:, c] = rho[:, ket, ket ^ bit].sum(axis=-1)
+    return out
 
 
 class Observer:
     """Computes every stored observable of a chunk of full density matrices."""
 
-    names = ("energy", "ergotropy", "coherence", "population", "concurrence")
-
     def __init__(self, geometry: Geometry):
         self.geometry = geometry
         self.n_cells = geometry.n_cells
-        self.levels = np.sort(excitations(self.n_cells))
+        exc = excitations(self.n_cells)
+        self.levels = np.sort(exc)
+        self._sectors = [np.flatnonzero(exc == k) for k in range(self.n_cells + 1)]
+        self._between_sectors = exc[:, None] != exc[None, :]
+
+    def dephased_spectrum(self, rho: np.ndarray) -> np.ndarray:
+        """Eigenvalues (B, d), ascending, of Delta(rho): rho's blocks of fixed excitation."""
+        stacks = [rho[:, k][:, :, k] for k in self._sectors]
+        with blas_threads.limit(1):
+            parts = eigvalsh_many(stacks)
+        return np.sort(np.concatenate(parts, axis=1), axis=1)
 
     def __call__(self, rho: np.ndarray) -> dict[str, np.ndarray]:
         """Observables of ``rho`` (B, d, d): arrays with leading dimension B."""
@@ -105,10 +100,15 @@ class Observer:
         population = populations(diagonal, self.n_cells)
         energy = population.sum(axis=-1)
         eigenvalues = spectrum(rho)
+        # a chunk without coherence between energies is its own dephased state
+        coherent = bool(np.any(rho[:, self._between_sectors]))
+        dephased = self.dephased_spectrum(rho) if coherent else eigenvalues
+        passive, maximal = passive_and_maximal(eigenvalues, self.levels)
         hermiticity = np.abs(rho - np.conj(np.swapaxes(rho, -1, -2))).max(axis=(-2, -1))
         result = {
             "energy": energy,
-            "ergotropy": ergotropy_from_spectrum(energy, eigenvalues, self.levels),
+            **spectral_measures(energy, passive, maximal, dephased[:, ::-1] @ self.levels),
+            "ergotropy_local": local_ergotropy(population, cell_coherences(rho, self.n_cells)),
             "coherence": l1_coherence(rho),
             "population": population,
             "concurrence": (
@@ -278,14 +278,21 @@ class SectorObserver:
     """Every stored observable from symmetry-reduced coordinates (``symmetry.SectorBasis``).
 
     The same quantities as ``Observer`` on the expanded density matrices: linear
-    maps for the diagonal, the l1 sum and the two-cell states, and the spectrum
-    from the symmetry blocks of ``symmetry.SpectralBlocks`` (the ``diagonal``
-    structure when the chunk has no ``q != 0`` content).
+    maps for the diagonal, the single-cell coherences, the l1 sum and the
+    two-cell states, and the spectrum from the symmetry blocks of
+    ``symmetry.SpectralBlocks`` (the ``diagonal`` structure when the chunk has
+    no ``q != 0`` content). The dephased state Delta(rho) of the incoherent
+    ergotropy is the ``q = 0`` part of the coordinates, so its spectrum is that
+    ``diagonal`` structure applied to the ``q = 0`` block alone.
     """
 
     _GROUPS = {
         "energy": "basic",
         "ergotropy": "spectrum",
+        "ergotropy_incoherent": "spectrum",
+        "ergotropy_coherent": "spectrum",
+        "capacity": "spectrum",
+        "ergotropy_local": "basic",
         "coherence": "basic",
         "population": "basic",
         "concurrence": "concurrence",
@@ -308,6 +315,7 @@ class SectorObserver:
         self._own, self._partner = own[pair], partner[pair]
         self._q0_end = q0 = basis.q_slices[0].stop
         population = basis.population_map()
+        self._cell_coherence = cell_coherence_map(basis)
         coherence = basis.coherence_weights()
         two_cell = basis.two_cell_map(geometry.edges) if geometry.edges else None
         # linear maps on all coordinates, and on the q = 0 ones (states without
@@ -356,6 +364,10 @@ class SectorObserver:
     def _basic(self, ct, q0_only) -> dict[str, np.ndarray]:
         population_map, coherence_weights, _ = self._maps[q0_only]
         population = np.real(population_map @ ct).T
+        if q0_only:  # no q = 1 content: every single-cell state is diagonal
+            cells = np.zeros_like(population)
+        else:
+            cells = (self._cell_coherence @ ct).T
         orbits, weights = self._trace
         trace = weights @ np.real(ct[orbits])
         d = self.basis.dim
@@ -367,6 +379,7 @@ class SectorObserver:
             hermiticity = np.zeros(b)
         return {
             "energy": population.sum(axis=-1),
+            "ergotropy_local": local_ergotropy(population, cells),
             "coherence": coherence,
             "population": population,
             "trace_error": np.abs(trace - 1.0),
@@ -420,9 +433,12 @@ class SectorObserver:
 
     def _spectrum(self, ct, q0_only) -> dict[str, np.ndarray]:
         eigenvalues = self._eigenvalues(ct, q0_only)
+        # Delta(rho) keeps the q = 0 coordinates: the chunk itself when it has nothing else
+        dephased = eigenvalues if q0_only else self._eigenvalues(ct[: self._q0_end], True)
         energy = np.real(self._maps[q0_only][0] @ ct).sum(axis=0)
+        passive, maximal = passive_and_maximal(eigenvalues, self.levels)
         return {
-            "ergotropy": ergotropy_from_spectrum(energy, eigenvalues, self.levels),
+            **spectral_measures(energy, passive, maximal, dephased[:, ::-1] @ self.levels),
             "min_eigenvalue": eigenvalues[:, 0],
         }
 
@@ -440,3 +456,23 @@ class SectorObserver:
         with blas_threads.limit(1):
             conc = concurrence(rho2)
         return {"concurrence": conc, "concurrence_mean": conc.mean(axis=1)}
+
+
+def cell_coherence_map(basis) -> sp.csr_matrix:
+    """``(M @ c)[n] = rho_n[e, g]``: single-cell coherences from reduced coordinates.
+
+    ``rho_n[e, g]`` sums ``rho[i, i - bit_n]`` over the basis states i with cell n
+    excited: pairs with ``q = 1``, all stored.
+    """
+    n, d = basis.n_cells, basis.dim
+    index = np.arange(d)
+    rows, cols = [], []
+    for c in range(n):
+        bit = 1 << (n - 1 - c)
+        ket = index[(index & bit) != 0]
+        rows.append(np.full(len(ket), c))
+        cols.append(basis.orbit_of[ket * d + (ket ^ bit)])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    m = sp.csr_matrix((np.ones(len(rows), dtype=complex), (rows, cols)), shape=(n, basis.n_orbits))
+    m.sum_duplicates()
+    return m

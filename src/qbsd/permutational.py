@@ -97,11 +97,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from scipy.special import gammaln, xlogy
 
+from .measures import concurrence, qubit_ergotropy, spectral_measures
 from .model import Point
-from .states import SINGLE_CELL_STATES
+from .states import InitialState, check_state
 
 # ``method="auto"`` uses this backend for permutation-invariant points with
 # more cells than this; the full density matrix (4^N entries) stays the
@@ -439,17 +441,44 @@ def hamiltonian_phase(basis: DickeBasis, J: float, omega0: float = 0.0) -> np.nd
 # Initial states
 
 
-def initial_state(label: str, basis: DickeBasis) -> np.ndarray:
-    """``w`` of the product state ``label``^N.
+def accepts_state(label: str) -> bool:
+    """Whether this backend can start from ``label``: the permutation-symmetric states."""
+    from .states import parse_state
 
-    A diagonal single-cell state gives the real ``q = 0`` block (length
-    ``basis.n0``): ``w_{j m m} = d_j p^k (1-p)^(N-k)`` for every ``j`` (each
-    of the ``C(N, k)`` configurations with ``k`` excitations has weight
-    ``p^k (1-p)^(N-k)``). A pure one gives the spin-coherent state in the
-    ``j = N/2`` block: amplitudes ``sqrt(C(N, k)) a^k b^(N-k)`` on ``|N/2, m>``
-    for ``|psi> = a|e> + b|g>``; all ``q >= 0`` elements, complex.
+    return parse_state(label).permutation_symmetric
+
+
+def initial_state(label: str, basis: DickeBasis) -> np.ndarray:
+    """``w`` of the initial state ``label`` (its declaration in ``states.STATES``).
+
+    Products of one single-cell state:
+
+    - diagonal: the real ``q = 0`` block (length ``basis.n0``),
+      ``w_{j m m} = d_j p^k (1-p)^(N-k)`` for every ``j`` (each of the
+      ``C(N, k)`` configurations with ``k`` excitations has weight
+      ``p^k (1-p)^(N-k)``);
+    - pure, ``|psi> = a|e> + b|g>``: the spin-coherent state in the
+      ``j = N/2`` block, amplitudes ``sqrt(C(N, k)) a^k b^(N-k)`` on ``|N/2, m>``;
+    - mixed with coherence: the diagonal product along the Bloch vector,
+      rotated block by block (``_rotated_product``).
+
+    Symmetric pure states (``ghz``, ``dicke``) are declared by their amplitudes
+    on ``|N/2, k - N/2>``: ``w = a_k conj(a_k1)`` in the ``j = N/2`` block
+    (``d_{N/2} = 1``). A state with only real ``q = 0`` content is returned
+    compact. A state that is not permutation symmetric (``singlet_pairs``) is
+    refused with a ``ValueError``.
     """
-    one = SINGLE_CELL_STATES[label]
+    state = check_state(label, basis.n_cells)
+    if not state.permutation_symmetric:
+        raise ValueError(
+            f"initial state {label!r} is not invariant under permutations of the cells: the "
+            f"permutation-invariant solver (method 'piqs') takes products of one single-cell "
+            f"state (full, classical, quantum, equal_ergotropy:<c>), ghz and dicke. Use method "
+            f"'sector' (or 'auto' below {FULL_SPACE_MAX_CELLS + 1} cells) for {label!r}"
+        )
+    one = state.single_cell
+    if one is None:
+        return _compact_if_possible(_symmetric_pure(state, basis), basis)
     n = basis.n_cells
     if abs(one[0, 1]) == 0:
         p = float(np.real(one[1, 1]))
@@ -458,10 +487,7 @@ def initial_state(label: str, basis: DickeBasis) -> np.ndarray:
         return np.exp(log_w)
     values, vectors = np.linalg.eigh(one)
     if not np.isclose(values[-1], 1.0, atol=1e-12):
-        raise ValueError(
-            f"initial state {label!r}: the permutation-invariant solver handles products of "
-            "diagonal or pure single-cell states"
-        )
+        return _rotated_product(one, basis)
     psi = vectors[:, -1]  # (g, e) components
     b, a = complex(psi[0]), complex(psi[1])
     top = n / 2
@@ -474,6 +500,72 @@ def initial_state(label: str, basis: DickeBasis) -> np.ndarray:
 
     phase = (k - k1) * np.angle(a) - (k - k1) * np.angle(b)
     w[in_top] = np.exp(log_amp(k) + log_amp(k1) + 1j * phase)
+    return w
+
+
+def _symmetric_pure(state: InitialState, basis: DickeBasis) -> np.ndarray:
+    """``w`` of a pure state of the symmetric subspace from its declared amplitudes."""
+    n = basis.n_cells
+    amplitudes = state.amplitudes(n)
+    k, k1 = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+    upper = k >= k1
+    idx = basis.index(np.full(k[upper].shape, n / 2), k[upper], k1[upper])
+    w = np.zeros(basis.size, dtype=complex)
+    w[idx] = (amplitudes[:, None] * np.conj(amplitudes[None, :]))[upper]
+    w[: basis.n0] = w[: basis.n0].real  # the diagonal of a Hermitian block
+    return w
+
+
+def _spin_x(j: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and eigenvectors of J_x in the spin-j block (m = j, j-1, ..., -j)."""
+    m = j - np.arange(int(round(2 * j)))  # J+ couples m - 1 to m
+    off = 0.5 * np.sqrt(np.clip(j * (j + 1) - m * (m - 1), 0.0, None))
+    if len(off) == 0:
+        return np.zeros(1), np.ones((1, 1))
+    return scipy.linalg.eigh_tridiagonal(np.zeros(len(off) + 1), off)
+
+
+def _rotated_product(one: np.ndarray, basis: DickeBasis) -> np.ndarray:
+    """``w`` of the product of a mixed single-cell state with coherence.
+
+    ``one = (1 + r.sigma)/2`` (up = ``|e>``) is the rotation R of the diagonal
+    state ``diag((1 + |r|)/2, (1 - |r|)/2)`` that takes the z axis to r: polar
+    angle beta, azimuth phi. The product of the diagonal states is diagonal
+    in the Dicke basis (weights ``d_j p_up^k p_down^(N-k)``), and ``R^(x)N`` acts
+    on every copy of spin j as ``D^j = exp(-i phi Jz) exp(-i beta Jy)``, with
+    ``exp(-i beta Jy) = exp(-i pi/2 Jz) exp(-i beta Jx) exp(i pi/2 Jz)`` and
+    ``exp(-i beta Jx)`` from the eigenvectors of the real tridiagonal Jx.
+    Costs ``sum_j (2j + 1)^3 ~ N^4 / 8``.
+    """
+    n = basis.n_cells
+    eg = complex(one[1, 0])
+    x, y, z = 2.0 * eg.real, -2.0 * eg.imag, float(np.real(one[1, 1] - one[0, 0]))
+    length = math.sqrt(x * x + y * y + z * z)
+    beta, phi = math.atan2(math.hypot(x, y), z), math.atan2(y, x)
+    p_up, p_down = 0.5 * (1.0 + length), 0.5 * (1.0 - length)
+    w = np.zeros(basis.size, dtype=complex)
+    for ji, jv in enumerate(basis.j_values):
+        m = jv - np.arange(int(round(2 * jv)) + 1)
+        k = n / 2 + m
+        weights = np.exp(basis.log_d_values[ji] + xlogy(k, p_up) + xlogy(n - k, p_down))
+        if not np.any(weights):
+            continue  # underflow: the block carries no weight
+        lam, vec = _spin_x(jv)
+        rotate_x = (vec * np.exp(-1j * beta * lam)) @ vec.T
+        d = np.exp(-1j * (phi + np.pi / 2) * m)[:, None] * rotate_x * np.exp(1j * np.pi / 2 * m)
+        block = (d * weights) @ np.conj(d.T)
+        r, c = np.triu_indices(len(m))  # row r <-> m = j - r: m >= m1 where r <= c
+        kk = np.rint(k[r]).astype(np.int64)
+        kk1 = np.rint(k[c]).astype(np.int64)
+        w[basis.index(np.full(len(r), jv), kk, kk1)] = block[r, c]
+    w[: basis.n0] = w[: basis.n0].real  # the diagonal of a Hermitian block
+    return w
+
+
+def _compact_if_possible(w: np.ndarray, basis: DickeBasis) -> np.ndarray:
+    """The real ``q = 0`` block of ``w`` when it has no other content, else ``w``."""
+    if not np.any(w[basis.n0 :]) and not np.any(np.imag(w[: basis.n0])):
+        return np.ascontiguousarray(np.real(w[: basis.n0]))
     return w
 
 
@@ -735,28 +827,15 @@ def _single_blas_thread():
     return blas_threads.limit(1)
 
 
-_SY_SY = np.kron([[0.0, -1.0], [1.0, 0.0]], [[0.0, -1.0], [1.0, 0.0]])  # sy x sy (real)
-
-
-def concurrence(rho2: np.ndarray) -> np.ndarray:
-    """Wootters concurrence of two-qubit states (..., 4, 4), stable near pure product states.
-
-    ``C = max(0, l1 - l2 - l3 - l4)`` with ``l_i`` the singular values of
-    ``tau = X^T (sy x sy) X`` for ``rho = X X^dagger`` (``X = V sqrt(p)``):
-    ``tau^dagger tau`` is similar to ``rho (sy x sy) rho* (sy x sy)``, so these
-    are Wootters' ``l_i``. Unlike square roots of the eigenvalues of
-    ``sqrt(rho) rho~ sqrt(rho)``, which turn rounding errors of 1e-17 in a
-    pure product state into ``C ~ 1e-9``, this leaves ``C ~ 1e-16`` there.
-    """
-    p, v = np.linalg.eigh(rho2)
-    x = v * np.sqrt(np.clip(p, 0.0, None))[..., None, :]
-    tau = np.swapaxes(x, -1, -2) @ _SY_SY @ x
-    s = np.linalg.svd(tau, compute_uv=False)
-    return np.clip(s[..., 0] - s[..., 1:].sum(axis=-1), 0.0, None)
-
-
 class DickeObserver:
     """Every stored observable of chunks of states in the Dicke representation.
+
+    The measures are those of ``measures`` (the same formulas as the other
+    backends) from the Dicke blocks with their multiplicities: the spectrum
+    of rho is that of each ``rho_j`` repeated ``d_j`` times, the dephased
+    state Delta(rho) is the ``q = 0`` part (H0 is diagonal in the Dicke basis),
+    every cell has the same reduced state (``p = U / N``,
+    ``rho_n[e, g] = <J-> / N``) and every pair the same two-cell state.
 
     Parameters
     ----------
@@ -776,6 +855,8 @@ class DickeObserver:
         # H0 levels k with multiplicity C(N, k): boundaries B_k = sum_{k'<k} C(N, k'), k = 1..N.
         counts = [math.comb(n, k) for k in range(n + 1)]
         self.level_edges = np.array([float(sum(counts[:k])) for k in range(1, n + 1)])
+        # 2^N - B_k, summed exactly: 2^N - B_k in floats loses the few largest eigenvalues
+        self.level_tails = np.array([float(sum(counts[k:])) for k in range(1, n + 1)])
         self.degeneracy = np.exp(b.log_d_values)  # d_j (float; exact for moderate N)
         # Concurrence moments.
         jz = b.j[zero]
@@ -820,18 +901,35 @@ class DickeObserver:
                 mults.append(np.full(size, self.degeneracy[ji]))
         return np.concatenate(parts, axis=1), np.concatenate(mults)
 
-    def _passive(self, weights: np.ndarray, mult: np.ndarray, trace: np.ndarray) -> np.ndarray:
-        """``sum_k r_k eps_k`` with r descending, eps ascending, via cumulative weights."""
+    def _passive(
+        self, weights: np.ndarray, mult: np.ndarray, trace: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``sum_k r_k eps_k`` with eps ascending and r descending (passive energy) and
+        r ascending (largest energy), via cumulative weights.
+
+        With ``F(x)`` the weight of the ``x`` largest eigenvalues: the passive
+        energy is ``sum_{k=1}^{N} (tr rho - F(B_k))`` and the largest
+        ``sum_{k=1}^{N} F(2^N - B_k)``. Both read ``F`` where the rounding of the
+        cumulative multiplicities (relative 1e-16 of up to 2^N) meets the
+        smallest eigenvalues only.
+        """
         per_copy = weights / mult
         order = np.argsort(-per_copy, axis=1, kind="stable")
-        out = np.empty(len(weights))
+        passive = np.empty(len(weights))
+        maximal = np.empty(len(weights))
         for row in range(len(weights)):
             o = order[row]
             pos = np.concatenate(([0.0], np.cumsum(mult[o])))
             mass = np.concatenate(([0.0], np.cumsum(weights[row, o])))
-            f = np.interp(self.level_edges, pos, mass)
-            out[row] = np.sum(trace[row] - f)
-        return out
+            passive[row] = np.sum(trace[row] - np.interp(self.level_edges, pos, mass))
+            maximal[row] = np.sum(np.interp(self.level_tails, pos, mass))
+        return passive, maximal
+
+    def lowering_mean(self, w: np.ndarray, compact: bool) -> np.ndarray:
+        """``<J-> = sum_n rho_n[e, g]`` of each state of the chunk (B,)."""
+        if compact or self.basis.n_cells < 1:
+            return np.zeros(len(w), dtype=complex)
+        return w[:, self.q1] @ self.a1
 
     # ----- two-cell state
     def two_cell_state(self, w: np.ndarray, compact: bool) -> np.ndarray:
@@ -847,7 +945,7 @@ class DickeObserver:
             jm = nop_jm = jm2 = np.zeros(bsz, dtype=complex)
         else:
             w1 = w[:, self.q1]
-            jm = w1 @ self.a1  # <J->
+            jm = self.lowering_mean(w, compact)
             nop_jm = w1 @ (self.a1 * self.n_after)  # <Nop J->
             jm2 = w[:, self.q2] @ self.a2  # <J-^2>
         d = n * (n - 1)
@@ -890,7 +988,11 @@ class DickeObserver:
         trace = w0.sum(axis=1)
         energy = w0 @ self.excitations
         weights, mult = self._spectra(w if not compact else w0, compact)
-        passive = self._passive(weights, mult, trace)
+        passive, maximal = self._passive(weights, mult, trace)
+        if compact:
+            dephased_passive = passive
+        else:  # Delta(rho): the q = 0 weights, each its own eigenvalue
+            dephased_passive, _ = self._passive(*self._spectra(w0, True), trace)
         per_copy_min = (weights / mult).min(axis=1)
         if self.n_links and n >= 2:
             pair = concurrence(self.two_cell_state(w, compact))
@@ -900,9 +1002,11 @@ class DickeObserver:
         hermiticity = np.zeros(len(w))
         if not compact:
             hermiticity = 2 * np.abs(w[:, : b.n0].imag / np.exp(b.log_d[: b.n0])).max(axis=1)
+        cell = np.abs(self.lowering_mean(w, compact)) / n
         return {
             "energy": energy,
-            "ergotropy": energy - passive,
+            **spectral_measures(energy, passive, maximal, dephased_passive),
+            "ergotropy_local": n * qubit_ergotropy(energy / n, cell),
             "coherence": self.coherence(w0 if compact else w, compact),
             "population": np.repeat((energy / n)[:, None], n, axis=1),
             "concurrence": per_link,

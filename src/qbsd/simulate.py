@@ -14,6 +14,7 @@ from .dataset import build_dataset
 from .disorder import plan as plan_disorder
 from .events import EventTracker
 from .geometry import Geometry
+from .measures import MEASURES
 from .model import Point
 from .permutational import memory_estimate as permutational_memory_estimate
 from .permutational import selects_permutational
@@ -256,8 +257,9 @@ def simulate(
     channel
         ``relaxation``, ``amplitude_damping`` or ``phase_damping``.
     states
-        Initial-state labels (``full``, ``classical``, ``quantum``), solved
-        through one Liouvillian.
+        Initial-state labels (``states.STATES``: ``full``, ``classical``,
+        ``quantum``, ``equal_ergotropy:<c>``, ``ghz``, ``dicke``,
+        ``singlet_pairs``), solved through one Liouvillian.
     t_max, n_points
         Uniform time grid from 0 to ``t_max`` (units of 1/Gamma).
     rtol, atol
@@ -311,7 +313,7 @@ def simulate(
         average of each time series (layout: ``qbsd.realisations``).
     """
     started = _time.perf_counter()
-    states = check_states(states)
+    states = check_states(states, n_cells)
     check_time(t_max, n_points)
     check_tolerances(rtol, atol)
     if method not in METHODS:
@@ -430,7 +432,7 @@ def _simulate_point(
     """
     report = _progress_steps(progress, run, len(states), len(times))
     report(0, "building the generator")
-    solver = make_solver(point, method=method, rtol=rtol, atol=atol, omega0=omega0)
+    solver = make_solver(point, method=method, states=states, rtol=rtol, atol=atol, omega0=omega0)
     trackers = [EventTracker(times) for _ in states]
     report(0, f"state 1/{len(states)}")
     done, grid = 0, range(len(times))
@@ -444,15 +446,9 @@ def _simulate_point(
         report(len(states) * len(times), f"locating events, state {s + 1}/{len(states)}")
         events.append(tracker.refine(solver.evolve, solver.observe))
     series = {}
-    for key, axis_last in (
-        ("energy", False),
-        ("ergotropy", False),
-        ("coherence", False),
-        ("population", True),
-        ("concurrence", True),
-    ):
-        stacked = np.stack([t.full(key) for t in trackers])
-        series[key] = np.swapaxes(stacked, 1, 2) if axis_last else stacked
+    for measure in MEASURES:  # (state, time), or (state, cell|link, time)
+        stacked = np.stack([t.full(measure.name) for t in trackers])
+        series[measure.name] = np.swapaxes(stacked, 1, 2) if measure.per else stacked
     has_links = bool(point.geometry.edges)
     peaks = [t.peak("concurrence_mean") if has_links else (np.nan, np.nan) for t in trackers]
     health = {

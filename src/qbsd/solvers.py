@@ -44,8 +44,14 @@ from .channels import excitation_difference_violation
 from .liouvillian import liouvillian, liouvillian_rows, to_qutip
 from .model import Point
 from .observables import Observer, SectorObserver, blas_threads
-from .states import product_state
-from .symmetry import SectorBasis, SpectralBlocks, automorphism_generators
+from .states import check_state, density_matrix
+from .symmetry import (
+    SectorBasis,
+    SpectralBlocks,
+    automorphism_generators,
+    stabilizer_generators,
+    state_permutation,
+)
 
 # piqs: permutational.PermutationalSolver; sector: SectorSolver (symmetry-reduced default)
 METHODS = ("auto", "sector", "expm", "bdf", "adams", "piqs")
@@ -114,7 +120,8 @@ class FullSpaceSolver:
         return values
 
     def initial(self, label: str) -> np.ndarray:
-        return product_state(label, self.n_cells)
+        """Dense density matrix of the initial state ``label``."""
+        return density_matrix(label, self.n_cells)
 
     def run(
         self, states: Sequence[str], times: np.ndarray
@@ -293,6 +300,7 @@ class SectorSolver:
         # disorder keeps U(1) (it conserves excitations) but only the
         # automorphisms that map it onto itself: none, for random disorder
         generators = [g for g in automorphism_generators(point.geometry) if point.preserves(g)]
+        self._point_generators = generators
         self._setup(generators)
         self.stats["build_seconds"] = _time.perf_counter() - start
 
@@ -325,8 +333,40 @@ class SectorSolver:
             self.stats[f"observe_{group}_seconds"] = value
 
     def initial(self, label: str) -> np.ndarray:
-        """Reduced coordinates of the product state ``label``^N."""
-        return self.basis.reduce(product_state(label, self.n_cells))
+        """Reduced coordinates of the initial state ``label`` (its entries at the representatives).
+
+        Raises ``ValueError`` if the state is not invariant under the basis' group
+        (``run`` first reduces the group to the states' stabilizer).
+        """
+        state = check_state(label, self.n_cells)
+        n = self.n_cells
+        if not all(
+            state.invariant_under(state_permutation(g, n), n) for g in self.basis.generators
+        ):
+            raise ValueError(
+                f"initial state {label!r} is not invariant under the automorphisms "
+                f"{self.basis.generators} of this sector basis"
+            )
+        reps = self.basis.reps
+        return state.entries(n, reps // self.dim, reps % self.dim)
+
+    def fit_group(self, states: Sequence[str]) -> None:
+        """Keep only the automorphisms that leave every initial state invariant.
+
+        Products, ``ghz`` and ``dicke`` are invariant under every permutation of
+        the cells; ``singlet_pairs`` only under those that map its pairs onto
+        pairs (``symmetry.stabilizer_generators``). U(1) holds for every state.
+        """
+        n = self.n_cells
+        parsed = [check_state(label, n) for label in states]
+
+        def keeps_states(g) -> bool:
+            image = state_permutation(g, n)
+            return all(s.invariant_under(image, n) for s in parsed)
+
+        generators = stabilizer_generators(self._point_generators, n, keeps_states)
+        if generators != self.basis.generators:
+            self._setup(generators)
 
     def observe(self, chunk: np.ndarray):
         """Every stored observable of a chunk of reduced states (B, n_orbits), plus the link mean.
@@ -361,11 +401,11 @@ class SectorSolver:
     ) -> Iterator[tuple[int, slice, np.ndarray]]:
         """Yield ``(state_index, time_slice, chunk)`` with ``chunk`` of shape (B, n_orbits)."""
         start = _time.perf_counter()
-        rho0 = [product_state(label, self.n_cells) for label in states]
-        if not all(self.basis.is_invariant(r, atol=1e-13) for r in rho0):
-            self._setup([])  # a state breaks the graph symmetry: keep only U(1)
+        generators = self.basis.generators
+        self.fit_group(states)
+        if self.basis.generators != generators:
             self.stats["build_seconds"] = _time.perf_counter() - start
-        x0 = [self.basis.reduce(r) for r in rho0]
+        x0 = [self.initial(label) for label in states]
         units = self._units(x0)
         times = np.asarray(times, dtype=float)
         if self.integrator == "exact":
@@ -610,20 +650,24 @@ def sector_refusal(point: Point) -> str | None:
 FALLBACK_EXPM_MAX_CELLS = 5
 
 
-def make_solver(point: Point, method: str = "auto", **options) -> FullSpaceSolver:
+def make_solver(
+    point: Point, method: str = "auto", *, states: Sequence[str] = (), **options
+) -> FullSpaceSolver:
     """The solver backend for ``point``: every backend has ``run``, ``observe``, ``evolve``.
 
     ``run(states, times)`` yields ``(state_index, time_slice, chunk)``;
     ``observe(chunk)`` returns the observables of a chunk (leading dim B);
     ``evolve(one_state, s)`` propagates one state of the chunk by ``s``.
-    ``auto`` takes the first backend that can run the point: the Dicke basis
-    (large symmetric points), the sector backend, the full space (``expm``
-    up to FALLBACK_EXPM_MAX_CELLS cells, ``adams`` above).
+    ``auto`` takes the first backend that can run the point and the initial
+    ``states``: the Dicke basis (large symmetric points, permutation-symmetric
+    states), the sector backend, the full space (``expm`` up to
+    FALLBACK_EXPM_MAX_CELLS cells, ``adams`` above).
     """
     # --- permutation-invariant backend: "piqs", or "auto" for large symmetric N
-    from .permutational import PermutationalSolver, wants_permutational
+    from .permutational import PermutationalSolver, accepts_state, wants_permutational
 
-    if wants_permutational(point, method):
+    takes_states = method == "piqs" or all(accepts_state(label) for label in states)
+    if wants_permutational(point, method) and takes_states:
         return PermutationalSolver(point, method=method, **options)
     # --- end permutation-invariant backend
     if method == "sector" or (method == "auto" and sector_refusal(point) is None):

@@ -155,6 +155,33 @@ def group_elements(generators, n_cells: int, rng: np.random.Generator) -> list[t
     return words
 
 
+def stabilizer_generators(
+    generators, n_cells: int, keep, seed: int = 20240607
+) -> list[tuple[int, ...]]:
+    """Generators of the elements g of the group of ``generators`` with ``keep(g)`` true.
+
+    ``keep`` must pick a subgroup (e.g. the permutations that leave given
+    states invariant). Returns ``generators`` itself when every one is kept.
+    Up to ``_MAX_GROUP_ORDER`` elements the whole group is searched and the
+    result generates the whole subgroup; a larger group is sampled
+    (``group_elements``), and the kept samples generate a subgroup of it:
+    still an exact symmetry, possibly a smaller one.
+    """
+    generators = [tuple(g) for g in generators]
+    if all(keep(g) for g in generators):
+        return generators
+    rng = np.random.default_rng(seed)
+    identity = tuple(range(n_cells))
+    kept: list[tuple[int, ...]] = []
+    reached = {identity}
+    for g in group_elements(generators, n_cells, rng):
+        if g in reached or not keep(g):
+            continue
+        kept.append(g)
+        reached = set(group_elements(kept, n_cells, rng))
+    return kept
+
+
 class SectorBasis:
     """Reduced coordinates of density matrices invariant under a cell-permutation group.
 
