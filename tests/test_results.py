@@ -2,8 +2,9 @@
 reading every file eagerly. Damaged and missing files: tests/test_reliability.py.
 
 One in-process study of seven distinct points (N = 1, 2, 3, one channel, about
-a second of simulation): each trajectory from ``workflow.simulate_settings``,
-written with its point id, then the workflow's summaries and manifest.
+a second of simulation; the Dicke state only at N = 2, so labels differ in
+their states): each trajectory from ``workflow.simulate_settings``, written
+with its point id, then the workflow's summaries and manifest.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def small_study():
                 "gamma12": [0.25],
                 "channel": ["relaxation"],
             },
-            "states": ["full", "quantum"],
+            "states": ["full", "quantum", "dicke"],  # dicke: even N only
             "time": {"t_max": 3.0, "n_points": 31},
+            "unphysical": "skip",  # the Dicke state at odd N
             "paper_figures": False,
             "large_n": None,
         }
@@ -89,7 +91,7 @@ def _label(row) -> dict:
 
 
 def _eager_label(path: Path, states: list[str], cell_map: str, link_map: str) -> dict:
-    """One label's arrays read straight from its file with xarray: the eager route."""
+    """One label's arrays (its ``states``) read straight from its file: the eager route."""
     ds = read_netcdf(path).sel(state=states)
     cells = [int(c) for c in cell_map.split()]
     links = [int(k) for k in link_map.split()]
@@ -104,12 +106,18 @@ def _eager_label(path: Path, states: list[str], cell_map: str, link_map: str) ->
 
 def test_lazy_arrays_equal_every_file_read_eagerly(small_results):
     res = qbsd.open_results(small_results).compute()
-    states = [str(s) for s in res["state"].values]
+    assert list(res["state"].values) == ["full", "quantum", "dicke"]
     manifest = _manifest(small_results)
     assert int(res["requested"].sum()) == len(manifest)
+    assert set(manifest["states"]) == {"full quantum", "full quantum dicke"}
     for row in manifest.itertuples():
+        own = row.states.split()
         got = res.sel(**_label(row))
-        expected = _eager_label(small_results / row.trajectory, states, row.cell_map, row.link_map)
+        others = got.sel(state=[s for s in res["state"].values if s not in own])
+        for name in (*SERIES, *HEALTH, "population", "concurrence"):
+            assert np.isnan(others[name]).all(), (row, name)  # not the label's states
+        got = got.sel(state=own)
+        expected = _eager_label(small_results / row.trajectory, own, row.cell_map, row.link_map)
         for name, values in expected.items():
             have = got[name]
             if "cell" in have.dims:
@@ -173,7 +181,7 @@ def test_a_regenerated_file_is_read_again(results_copy, reads):
 
 def test_the_layout_sidecar_agrees_with_the_files_and_stale_ones_are_ignored(results_copy, reads):
     layout = results_copy / "summary" / LAYOUT_NAME
-    assert json.loads(layout.read_text())["states"] == ["full", "quantum"]
+    assert json.loads(layout.read_text())["states"] == ["full", "quantum", "dicke"]
     with_layout = qbsd.open_results(results_copy)
     assert reads == []  # built from the manifest and the layout alone
     expected = with_layout.compute()
@@ -213,6 +221,16 @@ def test_a_stale_or_moved_file_is_named_when_read(results_copy):
     with pytest.raises(ResultsError) as caught:
         res["ergotropy"].sel(**label).values  # noqa: B018
     assert str(path) in str(caught.value) and "holds the point" in str(caught.value)
+    # a file without one of its labels' states (the Dicke state at N = 2)
+    two = next(manifest[manifest["n_cells"] == 2].itertuples())
+    path = results_copy / two.trajectory
+    ds = read_netcdf(path)
+    write_netcdf(ds.sel(state=["full", "quantum"]), path)
+    with pytest.raises(ResultsError) as caught:
+        res["energy"].sel(**_label(two)).values  # noqa: B018
+    assert str(path) in str(caught.value) and "lacks the states ['dicke']" in str(caught.value)
+    with pytest.raises(ResultsError, match="lacks the states"):
+        qbsd.open_results(results_copy, verify=True)
 
 
 def test_a_label_listed_twice_is_reported(results_copy):

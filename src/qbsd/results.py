@@ -158,8 +158,9 @@ def _layout_from_json(path: Path, labels_sha256: str) -> _Layout | None:
 _STANDARD_DIMS = ("state", "time", "cell", "link")
 
 
-def _layout_from_file(file: _File) -> _Layout:
-    """The layout of a results directory written without one: from one trajectory.
+def _layout_from_file(file: _File, manifest: pd.DataFrame) -> _Layout:
+    """The layout of a results directory written without one: from one trajectory
+    (and the states of every label, where the manifest lists them).
 
     The variables the workflow's layout lists (``qbsd.dataset.VARIABLES`` and
     ``HEALTH``) that the file has; per-state event times and peaks come from
@@ -175,8 +176,12 @@ def _layout_from_file(file: _File) -> _Layout:
         for dim, size in zip(dims, values.shape, strict=True):
             if dim not in _STANDARD_DIMS:
                 sizes[dim] = size
+    if "states" in manifest:
+        states = tuple(dict.fromkeys(s for text in manifest["states"] for s in text.split()))
+    else:
+        states = tuple(decoded.states)
     return _Layout(
-        states=tuple(decoded.states),
+        states=states,
         times=decoded.times,
         time_attrs=dict(decoded.variables["time"][2]),
         variables=variables,
@@ -193,6 +198,10 @@ def _show(value) -> str:
     return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
 
 
+def _show_label(label: Sequence) -> str:
+    return ", ".join(f"{dim}={_show(value)}" for dim, value in zip(LABEL_DIMS, label, strict=True))
+
+
 @dataclass(frozen=True, eq=False)
 class _File:
     """A trajectory file and what an error about it must say."""
@@ -206,10 +215,7 @@ class _File:
 
     @property
     def who(self) -> str:
-        shown = ", ".join(
-            f"{dim}={_show(value)}" for dim, value in zip(LABEL_DIMS, self.example, strict=True)
-        )
-        return f"it serves {self.n_labels} requested label(s), e.g. {shown}"
+        return f"it serves {self.n_labels} requested label(s), e.g. {_show_label(self.example)}"
 
     def error(self, problem: str, force: bool = True, note: str = "") -> ResultsError:
         return ResultsError(
@@ -288,20 +294,19 @@ def _decoded(file: _File) -> _Decoded:
 
 @dataclass(frozen=True, eq=False)
 class _LabelSource:
-    """One label's chunk: its file, its cell and link maps, the study's layout."""
+    """One label's chunk: its file, its states, cell and link maps, the study's layout."""
 
     file: _File
+    label: tuple  # its values over LABEL_DIMS
+    states: str  # the manifest's text: the label's own states (the others are NaN)
     cell_map: str  # the manifest's text: cell k of the label is this entry of the point
     link_map: str
     layout: _Layout
     sizes: Mapping[str, int]  # padded extent of every non-label dim
 
 
-def _check(decoded: _Decoded, file: _File, layout: _Layout) -> list[int]:
-    """Raise unless the file is the manifest's point on the study's states and times.
-
-    Returns the position in the file of each of the study's states.
-    """
+def _check(decoded: _Decoded, file: _File, layout: _Layout) -> None:
+    """Raise unless the file is the manifest's point, on the study's time grid and states."""
     recorded = str(decoded.attrs.get("point_id", ""))
     if recorded and file.point and recorded != file.point:
         raise file.error(
@@ -311,7 +316,7 @@ def _check(decoded: _Decoded, file: _File, layout: _Layout) -> list[int]:
     lacking = [name for name in layout.variables if name not in decoded.variables]
     if lacking:
         raise file.error(f"lacks the variables {lacking}")
-    if sorted(decoded.states) != sorted(layout.states) or not np.array_equal(
+    if not set(decoded.states) <= set(layout.states) or not np.array_equal(
         decoded.times, layout.times
     ):
         raise file.error(
@@ -324,7 +329,28 @@ def _check(decoded: _Decoded, file: _File, layout: _Layout) -> list[int]:
         have = decoded.variables[name][0]
         if have != dims and have != tuple(d for d in dims if d not in layout.sizes):
             raise file.error(f"has {name} over {have}, not {dims}")
-    return [decoded.states.index(s) for s in layout.states]
+
+
+def _state_order(decoded: _Decoded, src: _LabelSource) -> np.ndarray:
+    """Where in the file each of the study's states is for this label (-1: not its state)."""
+    own = src.states.split()
+    lacking = [s for s in own if s not in decoded.states]
+    if lacking:
+        raise src.file.error(
+            f"lacks the states {lacking} of the label {_show_label(src.label)} (a stale file "
+            "from an earlier config?)"
+        )
+    return np.array([decoded.states.index(s) if s in own else -1 for s in src.layout.states])
+
+
+def _states_taken(values: np.ndarray, axis: int, order: np.ndarray) -> np.ndarray:
+    """``values`` at ``order`` along ``axis`` (a copy), NaN where ``order`` is -1."""
+    out = np.take(values, np.maximum(order, 0), axis=axis)
+    if (order < 0).any():
+        where = [slice(None)] * out.ndim
+        where[axis] = order < 0
+        out[tuple(where)] = np.nan
+    return out
 
 
 def _mapped(values: np.ndarray, axis: int, index: Sequence[int], size: int) -> np.ndarray:
@@ -344,7 +370,8 @@ def _label_blocks(src: _LabelSource) -> dict[str, np.ndarray]:
     Always fresh arrays (the cached file is never handed out).
     """
     decoded = _decoded(src.file)
-    order = _check(decoded, src.file, src.layout)
+    _check(decoded, src.file, src.layout)
+    order = _state_order(decoded, src)
     cell_map, link_map = _ints(src.cell_map), _ints(src.link_map)
     blocks = {}
     for name, (dims, _) in src.layout.variables.items():
@@ -355,7 +382,7 @@ def _label_blocks(src: _LabelSource) -> dict[str, np.ndarray]:
             )
         for axis, dim in enumerate(dims):
             if dim == "state":
-                values = np.take(values, order, axis=axis)
+                values = _states_taken(values, axis, order)
             elif dim == "cell":
                 values = _mapped(values, axis, cell_map, src.sizes["cell"])
             elif dim == "link":
@@ -533,10 +560,9 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
     files, token = _files(root, manifest)
     layout = _layout_from_json(root / "summary" / LAYOUT_NAME, labels_sha256)
     if layout is None:  # written before layouts, or by hand: take it from a trajectory
-        layout = _layout_from_file(next(iter(files.values())))
-    if verify:
-        for file in files.values():
-            _check(_decoded(file), file, layout)
+        layout = _layout_from_file(next(iter(files.values())), manifest)
+    if "states" not in manifest:  # every label has every state
+        manifest["states"] = " ".join(layout.states)
 
     axes = _axes(manifest)
     index = np.stack(
@@ -560,10 +586,20 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
         "link": max(len(text.split()) for text in link_maps),
         **layout.sizes,
     }
+    columns = zip(
+        manifest["trajectory"],
+        zip(*(manifest[dim].tolist() for dim in LABEL_DIMS), strict=True),
+        manifest["states"],
+        cell_maps,
+        link_maps,
+        strict=True,
+    )
     sources = [
-        _LabelSource(files[rel], cells, links, layout, sizes)
-        for rel, cells, links in zip(manifest["trajectory"], cell_maps, link_maps, strict=True)
+        _LabelSource(files[rel], label, states, cells, links, layout, sizes)
+        for rel, label, states, cells, links in columns
     ]
+    if verify:
+        _verify(sources)
     coords = {
         **{dim: (dim, values) for dim, values in axes.items()},
         "state": ("state", np.asarray(layout.states, dtype=object)),
@@ -591,6 +627,18 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
         "n_labels": len(manifest),
     }
     return result
+
+
+def _verify(sources: list[_LabelSource]) -> None:
+    """Read and check every file now, one at a time (the cache keeps the last few)."""
+    served: dict[str, list[_LabelSource]] = {}
+    for src in sources:
+        served.setdefault(src.file.rel, []).append(src)
+    for labels in served.values():
+        decoded = _decoded(labels[0].file)
+        _check(decoded, labels[0].file, labels[0].layout)
+        for src in labels:
+            _state_order(decoded, src)
 
 
 def _add_label_maps(
@@ -626,11 +674,12 @@ def _add_label_maps(
 def _summary_variables(
     root: Path, axes: dict, states: list[str], manifest: pd.DataFrame
 ) -> xr.Dataset:
+    labels = manifest[list(LABEL_DIMS)].itertuples(index=False, name=None)
     wanted = pd.MultiIndex.from_tuples(
         [
             (*row, state)
-            for row in manifest[list(LABEL_DIMS)].itertuples(index=False, name=None)
-            for state in states
+            for row, own in zip(labels, manifest["states"], strict=True)
+            for state in own.split()
         ],
         names=list(POINT_COLUMNS),
     )

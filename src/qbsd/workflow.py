@@ -209,7 +209,10 @@ def write_manifest(study: Study, labels_csv: str | os.PathLike, skipped_csv: str
     columns = list(LABEL_KEYS)
     manifest = pd.DataFrame(
         study.manifest_rows(),
-        columns=[*columns, "point", "trajectory", "links", "cell_map", "link_map", "paper"],
+        columns=[
+            *columns,
+            *("point", "trajectory", "links", "cell_map", "link_map", "paper", "states"),
+        ],
     )
     _atomic_csv(manifest, labels_csv)
     skipped = pd.DataFrame(study.skipped_rows(), columns=[*columns, "state", "reason"])
