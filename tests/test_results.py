@@ -49,9 +49,8 @@ def small_study():
     )
 
 
-@pytest.fixture(scope="module")
-def small_results(tmp_path_factory) -> Path:
-    study, workdir = small_study(), tmp_path_factory.mktemp("lazy")
+def _run(study, workdir: Path) -> Path:
+    """Every trajectory of ``study`` under ``workdir``, then the summaries and manifest."""
     for point in study.points.values():
         ds = simulate_settings(study.point_settings(point))
         ds.attrs["point_id"] = point.id  # as the simulate jobs record it
@@ -59,6 +58,11 @@ def small_results(tmp_path_factory) -> Path:
     results = workdir / "results"
     write_summaries(study, summary_outputs(str(results)), results=results)
     return results
+
+
+@pytest.fixture(scope="module")
+def small_results(tmp_path_factory) -> Path:
+    return _run(small_study(), tmp_path_factory.mktemp("lazy"))
 
 
 @pytest.fixture
@@ -239,3 +243,39 @@ def test_a_label_listed_twice_is_reported(results_copy):
     pd.concat([manifest, manifest.iloc[[3]]]).to_csv(labels, index=False)
     with pytest.raises(ResultsError, match="lists a label more than once"):
         qbsd.open_results(results_copy)
+
+
+def test_disordered_and_clean_labels_share_a_realisation_axis(tmp_path):
+    """A disordered point's series carry a leading realisation dim; a clean label
+    fills its first entry (NaN beyond), a disordered one every realisation."""
+    study = load_study(
+        {
+            "grid": {
+                "n_cells": [2],
+                "geometry": ["linear"],
+                "J": [2.0],
+                "gamma12": [0.25],
+                "channel": ["relaxation"],
+            },
+            "disorder": {"W": [0.0, 1.0], "realisations": 2},
+            "states": ["full", "quantum"],
+            "time": {"t_max": 1.0, "n_points": 11},
+            "paper_figures": False,
+            "large_n": None,
+        }
+    )
+    results = _run(study, tmp_path)
+    res = qbsd.open_results(results).compute()
+    assert res.sizes["realisation"] == 2 and "W" in res.dims
+    for name in (*SERIES, *HEALTH, "population", "concurrence"):
+        assert res[name].dims[len(LABEL_DIMS)] == "realisation", name
+    for row in _manifest(results).itertuples():
+        got = res.sel(**_label(row))
+        with xr.open_dataset(results / row.trajectory) as ds:
+            for name in ("energy", "population", "max_trace_error"):
+                values = ds[name].values
+                if row.W == 0:
+                    np.testing.assert_array_equal(got[name].isel(realisation=0), values)
+                    assert np.isnan(got[name].isel(realisation=1)).all()
+                else:
+                    np.testing.assert_array_equal(got[name], values)

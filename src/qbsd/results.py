@@ -507,6 +507,9 @@ _AXIS_ATTRS = {
     "state": {"long_name": "initial state"},
     "cell": {"long_name": "cell index (padded to the largest N)"},
     "link": {"long_name": "link position (padded to the most links)"},
+    "realisation": {
+        "long_name": "disorder realisation (a clean point: the first; padded to the most)"
+    },
 }
 
 
@@ -606,6 +609,7 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
         "time": ("time", layout.times, dict(layout.time_attrs)),
         "cell": ("cell", np.arange(sizes["cell"])),
         "link": ("link", np.arange(sizes["link"])),
+        **{dim: (dim, np.arange(size)) for dim, size in layout.sizes.items()},
     }
     result = xr.Dataset(coords=coords)
     arrays = _lazy(token, sources, where, requested, sizes)

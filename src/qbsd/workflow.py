@@ -225,9 +225,12 @@ def write_layout(study: Study, labels_csv: str | os.PathLike) -> Path:
 
     The states, the time grid and each variable's dims and attributes, tied to
     the manifest by its sha256: ``qbsd.open_results`` builds its lazy arrays
-    from the two without opening a trajectory.
+    from the two without opening a trajectory. With disordered points, every
+    variable has a leading ``realisation`` dim as long as the most realisations
+    (a clean point fills its first entry).
     """
     from .dataset import HEALTH, VARIABLES
+    from .realisations import DIM
     from .results import LAYOUT_FORMAT, LAYOUT_NAME
     from .simulate import time_grid
 
@@ -238,6 +241,12 @@ def write_layout(study: Study, labels_csv: str | os.PathLike) -> Path:
     }
     for name, (units, long_name) in HEALTH.items():
         variables[name] = {"dims": ["state"], "attrs": {"units": units, "long_name": long_name}}
+    sizes = {}  # extent of any dim beyond state, time, cell and link
+    realisations = max((p.realisations for p in study.points.values()), default=0)
+    if realisations:  # qbsd.realisations: each variable that depends on the state gains it
+        sizes[DIM] = realisations
+        for spec in variables.values():
+            spec["dims"] = [DIM, *spec["dims"]]
     times = time_grid(study.config["time"]["t_max"], study.config["time"]["n_points"])
     layout = {
         "format": LAYOUT_FORMAT,
@@ -246,7 +255,7 @@ def write_layout(study: Study, labels_csv: str | os.PathLike) -> Path:
         # the time coordinate as dataset.build_dataset writes it
         "time": {"values": times.tolist(), "attrs": {"units": "1/Gamma", "long_name": "time"}},
         "variables": variables,
-        "sizes": {},  # extent of any dim beyond state, time, cell and link
+        "sizes": sizes,
         "source": "qbsd " + qbsd_version(),
     }
     path = labels_csv.with_name(LAYOUT_NAME)
