@@ -279,3 +279,15 @@ def test_disordered_and_clean_labels_share_a_realisation_axis(tmp_path):
                     assert np.isnan(got[name].isel(realisation=1)).all()
                 else:
                     np.testing.assert_array_equal(got[name], values)
+
+
+def test_every_summary_table_of_every_label_is_merged(small_results):
+    res = qbsd.open_results(small_results)
+    for kind in results_module.SUMMARY_TABLES:
+        table = pd.read_csv(small_results / "summary" / f"{kind}.csv")
+        for column in table.columns[len(LABEL_DIMS) + 1 :]:  # after the label and state
+            assert column in res, (kind, column)
+        row = table.iloc[-1]
+        at = {dim: row[dim] for dim in (*LABEL_DIMS, "state")}
+        value = table.columns[-1]
+        np.testing.assert_allclose(float(res[value].sel(**at)), float(row[value]))

@@ -56,7 +56,8 @@ import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
 from .dataset import HEALTH, VARIABLES, read_netcdf
-from .summaries import POINT_COLUMNS
+from .summaries import DISORDER_TABLES, POINT_COLUMNS
+from .summaries import SUMMARY_TABLES as TABLE_COLUMNS
 
 #: The label axes, in order: the label columns of the manifest and the summary
 #: tables, so a new label key is a new axis here too. Numeric axes are sorted,
@@ -68,7 +69,8 @@ LABEL_DIMS = tuple(column for column in POINT_COLUMNS if column != "state")
 LAYOUT_NAME = "layout.json"
 LAYOUT_FORMAT = 1
 
-SUMMARY_TABLES = ("half_lives", "xi0_scaling", "quantumness")
+#: The summary tables merged in: those with a row for every label and state.
+SUMMARY_TABLES = tuple(kind for kind in TABLE_COLUMNS if kind not in DISORDER_TABLES)
 
 #: Decoded trajectories kept per process (least recently used goes first).
 CACHE_FILES = 64
