@@ -6,15 +6,16 @@ import qutip
 import scipy.linalg
 
 import qbsd
+from qbsd.channels import PAPER_CHANNELS
 from qbsd.geometry import Geometry
-from qbsd.model import CHANNELS, Point
+from qbsd.model import Point
 from qbsd.reference import single_cell
 from qbsd.solvers import make_solver
 
 OBSERVABLES = ["energy", "ergotropy", "efficiency", "coherence", "population", "concurrence"]
 
 
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 def test_trajectory_invariants_four_cell_ring(channel):
     point = Point(Geometry.make("circular", 4), 2.0, 0.5, channel)
     solver = make_solver(point, method="bdf")
@@ -25,7 +26,7 @@ def test_trajectory_invariants_four_cell_ring(channel):
         assert np.linalg.eigvalsh(rho).min() >= -1e-9
 
 
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 def test_omega0_drops_out(channel):
     kwargs = dict(
         n_cells=3, geometry="linear", J=2.0, gamma12=0.5, channel=channel, n_points=41, t_max=4.0
@@ -36,7 +37,7 @@ def test_omega0_drops_out(channel):
         np.testing.assert_allclose(lab[name], rotating[name], atol=1e-9, rtol=0)
 
 
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 def test_uncoupled_cells_are_n_single_cells(channel):
     n = 4
     ds = qbsd.simulate(n, "circular", 0.0, 0.0, channel, n_points=61, t_max=6.0)
@@ -123,7 +124,7 @@ def _qutip_observables(rho, geometry, sm):
     return u, u - passive, coh, conc, pops
 
 
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 @pytest.mark.parametrize(("n", "geometry"), [(2, "linear"), (3, "linear"), (3, "symmetric")])
 def test_second_route_matrix_exponential_of_qutips_liouvillian(channel, n, geometry):
     g = Geometry.make(geometry, n)

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import qutip
 
+from qbsd.channels import PAPER_CHANNELS
 from qbsd.geometry import Geometry
 from qbsd.liouvillian import liouvillian, qutip_operators, to_qutip
-from qbsd.model import CHANNELS, Point, UnphysicalPointError
+from qbsd.model import Point, UnphysicalPointError
 
 
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 @pytest.mark.parametrize("geometry", ["linear", "central", "symmetric"])
 def test_sparse_liouvillian_equals_qutips(channel, geometry):
     point = Point(Geometry.make(geometry, 3), 2.0, 0.5, channel)

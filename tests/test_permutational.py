@@ -16,8 +16,9 @@ import scipy.linalg
 import scipy.sparse as sp
 
 import qbsd
+from qbsd.channels import PAPER_CHANNELS
 from qbsd.geometry import Geometry
-from qbsd.model import CHANNELS, Point
+from qbsd.model import Point
 from qbsd.observables import l1_coherence, spectrum, two_cell_states
 from qbsd.operators import excitations
 from qbsd.permutational import (
@@ -217,7 +218,7 @@ def test_evolve_is_exp_of_the_generator(n_cells, J, gamma12, channel):
         )
 
 
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 def test_states_equal_the_full_density_matrix_with_omega0(channel):
     point = Point(Geometry.make("symmetric", 3), 2.0, 0.5, channel)
     times = np.linspace(0, 3, 31)
@@ -250,14 +251,14 @@ def compare_with_full_solver(n_cells, channel, J, gamma12, method, **options):
 
 
 @pytest.mark.parametrize("n_cells", [2, 3, 4])
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 @pytest.mark.parametrize("J, gamma12", [(0.0, 0.0), (0.0, 0.5), (2.0, 0.0), (2.0, 0.5)])
 def test_matches_full_solver(n_cells, channel, J, gamma12):
     compare_with_full_solver(n_cells, channel, J, gamma12, "expm")
 
 
 @pytest.mark.parametrize("n_cells", [5, pytest.param(6, marks=pytest.mark.slow)])
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 @pytest.mark.parametrize("J, gamma12", [(0.0, 0.0), (0.0, 0.5), (2.0, 0.0), (2.0, 0.5)])
 def test_matches_full_solver_five_six_cells(n_cells, channel, J, gamma12):
     # the full solver's integrator at tight tolerances (the exact propagator is 4^N square)
@@ -269,7 +270,7 @@ def test_matches_full_solver_five_six_cells(n_cells, channel, J, gamma12):
 
 
 @pytest.mark.parametrize("n_cells", [10, 20])
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 def test_uncoupled_cells_are_n_single_cells(n_cells, channel):
     ds = qbsd.simulate(n_cells, "symmetric", 0.0, 0.0, channel, t_max=4.0, n_points=41)
     assert ds.attrs["solver_method"] == "piqs"  # auto, N > FULL_SPACE_MAX_CELLS
@@ -318,7 +319,7 @@ def test_superradiant_cascade_of_the_full_state():
     assert ds.coherence.sel(state="full").max() > 0.01
 
 
-@pytest.mark.parametrize("channel", list(CHANNELS))
+@pytest.mark.parametrize("channel", list(PAPER_CHANNELS))
 def test_single_cell(channel):
     kwargs = dict(n_cells=1, geometry="symmetric", channel=channel, t_max=3.0, n_points=31)
     piqs = qbsd.simulate(method="piqs", **kwargs)

@@ -7,8 +7,9 @@ import pytest
 
 import qbsd
 from qbsd import solvers
+from qbsd.channels import PAPER_CHANNELS
 from qbsd.geometry import NAMED_GEOMETRIES, Geometry
-from qbsd.model import CHANNELS, Point
+from qbsd.model import Point
 from qbsd.observables import Observer, SectorObserver
 from qbsd.simulate import memory_estimate
 from qbsd.solvers import SectorSolver, make_solver
@@ -49,14 +50,18 @@ SMALL = [
     (n, geometry, channel, J, g)
     for n in (2, 3, 4)
     for geometry in NAMED_GEOMETRIES
-    for channel in CHANNELS
+    for channel in PAPER_CHANNELS
     for J, g in ((2.0, 0.5), (0.0, 0.0))
-] + [(3, geometry, channel, 1.0, 0.0) for geometry in NAMED_GEOMETRIES for channel in CHANNELS]
+] + [
+    (3, geometry, channel, 1.0, 0.0)
+    for geometry in NAMED_GEOMETRIES
+    for channel in PAPER_CHANNELS
+]
 # N = 5 (expm costs ~0.8 s): one point per geometry, channels rotated, plus the
 # CP bound of the central geometry (gamma12 = 1/|lambda_min| = 0.5, K singular)
 FIVE = [
     (5, geometry, channel, 2.0, 0.25)
-    for geometry, channel in zip(NAMED_GEOMETRIES, list(CHANNELS) * 2, strict=False)
+    for geometry, channel in zip(NAMED_GEOMETRIES, list(PAPER_CHANNELS) * 2, strict=False)
 ] + [(5, "central", "relaxation", 2.0, 0.5), (5, "linear", "phase_damping", 0.0, 0.0)]
 
 

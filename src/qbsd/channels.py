@@ -175,6 +175,9 @@ class Channel:
 
 N_TH = Parameter("n_th", "mean thermal occupation of the bath", "1", 0.0)
 
+#: The channels of the paper; ``thermal`` and ``depolarizing`` extend it.
+PAPER_CHANNELS = ("relaxation", "amplitude_damping", "phase_damping")
+
 CHANNELS: dict[str, Channel] = {}
 
 

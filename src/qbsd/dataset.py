@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .channels import declared_parameters
 from .events import EVENT_SAMPLES, EVENTS
 from .measures import MEASURES
 from .storage import DiskFullError, atomic_path  # noqa: F401 (part of this module's API)
@@ -159,6 +160,10 @@ def build_dataset(
         ds.coords[key] = ((), value, {"long_name": long_name, "units": units})
     ds.coords["geometry"] = ((), geometry.label, {"long_name": "network geometry"})
     ds.coords["channel"] = ((), point.channel, {"long_name": "dissipative channel"})
+    # every channel parameter of the study (n_th), NaN where the channel has none
+    for name, parameter in declared_parameters().items():
+        attrs = {"long_name": parameter.long_name, "units": parameter.units}
+        ds.coords[name] = ((), float(point.parameter(name)), attrs)
     flags = health_flags(ds)
     ds.attrs = {
         "Conventions": "CF-1.10",

@@ -1,11 +1,20 @@
 """Permutation-invariant solver: the all-to-all battery in the Dicke basis.
 
-For the complete graph (geometry ``symmetric``) with identical cells, the
-Kossakowski matrix is ``K = rate ((1 - g) I + g 11^T)`` (``g = gamma12``,
-``A = 11^T - I``), so every channel splits into a local part at rate
-``rate (1 - g)`` on each cell and a collective part at rate ``rate g`` on the
-collective operator ``sum_n X_n``; relaxation adds its local ``D[sz]``. The
-exchange Hamiltonian is a function of the collective spin,
+For the complete graph (geometry ``symmetric``) with identical cells, every
+Kossakowski matrix of a channel's ladder form (``channels.ladder_form``:
+``sum_a M^a D[E^a_n, E^a_m]`` with ``E`` in ``sm, sp, sz``) is
+``M = alpha I + beta A = (alpha - beta) I + beta 11^T`` (``A = 11^T - I``), so
+each term splits into a local part at rate ``alpha - beta`` on each cell and
+a collective part at rate ``beta`` on ``sum_n E_n``: emission, pumping and
+dephasing, local and collective (``DickeRates.of``). ``thermal`` gives
+emission ``(n_th + 1)`` and pumping ``n_th`` times ``Gamma (1 - g)`` locally
+and ``Gamma g`` collectively (``g = gamma12``); ``depolarizing``, whose
+``D[sx] + D[sy]`` is ``2 (D[sm] + D[sp])``, gives emission and pumping at
+``(Gamma/2)(1 - g)`` and ``(Gamma/2) g`` and dephasing at ``(Gamma/4)(1 - g)``
+and ``(Gamma/4) g``. A channel with a q-changing part, or a matrix that is
+not the same on every cell and pair, has no such rates and is refused
+(``channel_refusal``). The exchange Hamiltonian is a function of the
+collective spin,
 
     H_int = J sum_{n<m} (sp_n sm_m + h.c.) = J (J+ J- - Jz - N/2)
           = J (j (j + 1) - m^2 - N/2)   on |j, m>,
@@ -20,18 +29,19 @@ Rates in the normalisation of ``qutip.piqs.Dicke`` (checked against the full
 density-matrix solver in the tests):
 
 ========================  =========================================
-piqs keyword               docs/model.md term
+piqs keyword               ladder term (local ``l``, collective ``c``)
 ========================  =========================================
-``emission``               ``rate (1 - g) sum_n D[sm_n]``
-``collective_emission``    ``rate g D[J-]``, ``J- = sum_n sm_n``
+``emission``               ``l sum_n D[sm_n]``
+``collective_emission``    ``c D[J-]``, ``J- = sum_n sm_n``
+``pumping``                ``l sum_n D[sp_n]``
+``collective_pumping``     ``c D[J+]``, ``J+ = sum_n sp_n``
 ``dephasing``              ``(dephasing / 4) sum_n D[sz_n]`` (piqs uses
-                           ``sz / 2``): ``4 rate (1 - g)`` for phase
-                           damping, ``4 * local_dephasing`` for relaxation
-``collective_dephasing``   ``(c / 4) D[sum_n sz_n]``: ``4 rate g``
+                           ``sz / 2``): ``4 l``
+``collective_dephasing``   ``(c' / 4) D[sum_n sz_n]``: ``4 c``
 ========================  =========================================
 
 The generator is built here from the coefficient formulas of
-``qutip.piqs`` (``_piqs.pyx``: ``gamma1`` ... ``gamma6``) evaluated in double
+``qutip.piqs`` (``_piqs.pyx``: ``gamma1`` ... ``gamma9``) evaluated in double
 precision and vectorised: the compiled ``piqs.Dicke.lindbladian`` stores its
 coefficients as C ``float`` (single precision, ~1e-7 relative), too coarse for
 the 1e-7 agreement this backend promises, and its dictionary-driven assembly
@@ -101,6 +111,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.special import gammaln, xlogy
 
+from .channels import excitation_difference_violation, ladder_form
 from .measures import concurrence, qubit_ergotropy, spectral_measures
 from .model import Point
 from .states import InitialState, check_state
@@ -177,6 +188,7 @@ def is_permutation_invariant(point: Point) -> bool:
 
 
 def check_permutation_invariant(point: Point) -> None:
+    """Raise ``ValueError`` naming what keeps ``point`` off this backend."""
     if point.disordered:
         raise ValueError(
             f"the permutation-invariant solver (method 'piqs') takes no disorder: a point "
@@ -192,6 +204,13 @@ def check_permutation_invariant(point: Point) -> None:
             f"(J = 0 and gamma12 = 0); got geometry={point.geometry.label}, "
             f"n_cells={point.n_cells}, J={point.J:g}, gamma12={point.gamma12:g}. "
             f"Use method 'auto', 'expm', 'bdf' or 'adams' for this point"
+        )
+    refusal = channel_refusal(point)
+    if refusal:
+        raise ValueError(
+            f"the permutation-invariant solver (method 'piqs') runs channels made of "
+            f"emission, pumping and dephasing, local and collective: {refusal}. Use method "
+            f"'auto', 'expm', 'bdf' or 'adams' for this point"
         )
 
 
@@ -210,9 +229,10 @@ def selects_permutational(n_cells: int, method: str, geometry: str | None) -> bo
 def wants_permutational(point: Point, method: str) -> bool:
     """Whether ``make_solver(point, method)`` should use this backend.
 
-    ``"auto"`` never picks it for a disordered point (``"piqs"`` then refuses).
+    ``"auto"`` never picks it for a disordered point or a channel it has no
+    rates for (``"piqs"`` then refuses).
     """
-    if method == "auto" and point.disordered:
+    if method == "auto" and (point.disordered or channel_refusal(point)):
         return False
     return selects_permutational(point.n_cells, method, point.geometry.name)
 
@@ -225,22 +245,32 @@ class DickeRates:
     dephasing: float = 0.0
     collective_emission: float = 0.0
     collective_dephasing: float = 0.0
+    pumping: float = 0.0
+    collective_pumping: float = 0.0
 
     @classmethod
     def of(cls, point: Point) -> DickeRates:
-        spec = point.spec
-        # Uncoupled cells on any graph: K = rate I, no collective part.
-        g = point.gamma12 if point.geometry.edges else 0.0
-        if spec.jump == "sm":
-            return cls(
-                emission=spec.rate * (1.0 - g),
-                dephasing=4.0 * spec.local_dephasing,
-                collective_emission=spec.rate * g,
-            )
-        return cls(
-            dephasing=4.0 * (spec.rate * (1.0 - g) + spec.local_dephasing),
-            collective_dephasing=4.0 * spec.rate * g,
-        )
+        """The rates of ``point``'s channel, from its ladder form (``channels.ladder_form``).
+
+        Each ladder term ``M D[E_n, E_m]`` with ``M = alpha I + beta A`` on the
+        complete graph (``A = 11^T - I``) is ``(alpha - beta) sum_n D[E_n]``
+        plus ``beta D[sum_n E_n]``: local and collective rates of ``E = sm``
+        (emission), ``sp`` (pumping) or ``sz`` (dephasing, 4x in piqs'
+        normalisation). Raises ``ValueError`` (``channel_refusal``) where the
+        channel has no such form.
+        """
+        refusal = channel_refusal(point)
+        if refusal:
+            raise ValueError(f"the permutation-invariant solver cannot run this point: {refusal}")
+        rates = dict.fromkeys(cls.__dataclass_fields__, 0.0)
+        for a, _, matrix in ladder_form(point):
+            local, collective = _DICKE_KEYWORDS[a]
+            scale = 4.0 if a == "sz" else 1.0  # piqs dephasing acts with sz / 2
+            alpha = float(matrix[0, 0].real)
+            beta = float(matrix[0, 1].real) if point.n_cells > 1 else 0.0
+            rates[local] += scale * (alpha - beta)
+            rates[collective] += scale * beta
+        return cls(**rates)
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -248,7 +278,42 @@ class DickeRates:
             "dephasing": self.dephasing,
             "collective_emission": self.collective_emission,
             "collective_dephasing": self.collective_dephasing,
+            "pumping": self.pumping,
+            "collective_pumping": self.collective_pumping,
         }
+
+
+# piqs keywords (local, collective) of each ladder operator
+_DICKE_KEYWORDS = {
+    "sm": ("emission", "collective_emission"),
+    "sp": ("pumping", "collective_pumping"),
+    "sz": ("dephasing", "collective_dephasing"),
+}
+
+
+def channel_refusal(point: Point) -> str | None:
+    """Why the channel of ``point`` has no Dicke-basis rates (None: it has).
+
+    The backend runs ``sum_a M^a D[E^a_n, E^a_m]`` with ``E`` in ``sm, sp, sz``
+    and every ``M^a`` of the form ``alpha I + beta (11^T - I)``: a channel
+    with a term that changes q, or a matrix that singles out cells, is refused.
+    """
+    violation = excitation_difference_violation(point)
+    if violation:
+        return violation
+    n = point.n_cells
+    for a, _, matrix in ladder_form(point):
+        off = ~np.eye(n, dtype=bool)
+        alpha = matrix[0, 0]
+        beta = matrix[off][0] if n > 1 else 0.0
+        expected = alpha * np.eye(n) + beta * off
+        scale = float(np.abs(matrix).max())
+        if np.abs(matrix - expected).max() > 1e-14 * scale or np.iscomplexobj(matrix):
+            return (
+                f"channel {point.channel!r}: its {a} term is not the same on every cell "
+                f"and every pair on geometry={point.geometry.label}"
+            )
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -344,7 +409,9 @@ def _gamma1(n, r: DickeRates, j, m, m1):
         r.dephasing / 2 * (n / 2 - m * m1 * (n / 2 + 1) / _safe(j * (j + 1))),
     )
     collective_dephase = r.collective_dephasing / 2 * (m - m1) ** 2
-    return -(spontaneous + losses + dephase + collective_dephase)
+    pump = r.pumping / 2 * (n - m - m1)
+    collective_pump = r.collective_pumping / 2 * (2 * j * (j + 1) - m * (m + 1) - m1 * (m1 + 1))
+    return -(spontaneous + losses + dephase + collective_dephase + pump + collective_pump)
 
 
 def _gamma2(n, r, j, m, m1):
@@ -373,8 +440,25 @@ def _gamma6(n, r, j, m, m1):
     return r.dephasing / 2 * root * (n / 2 - j) / ((j + 1) * (2 * j + 1))
 
 
+def _gamma7(n, r, j, m, m1):
+    root = _sqrt((j - m - 1) * (j - m) * (j - m1 - 1) * (j - m1))
+    return np.where(j > 0, r.pumping / 2 * root * (n / 2 + j + 1) / _safe(j * (2 * j + 1)), 0.0)
+
+
+def _gamma8(n, r, j, m, m1):
+    root = _sqrt((j + m + 1) * (j - m) * (j + m1 + 1) * (j - m1))
+    local = np.where(j > 0, r.pumping / 2 * root * (n / 2 + 1) / _safe(j * (j + 1)), 0.0)
+    return r.collective_pumping * root + local
+
+
+def _gamma9(n, r, j, m, m1):
+    root = _sqrt((j + m + 1) * (j + m + 2) * (j + m1 + 1) * (j + m1 + 2))
+    return r.pumping / 2 * root * (n / 2 - j) / ((j + 1) * (2 * j + 1))
+
+
 # (dj, dm) of the source element feeding a target (j, m, m1), and its coefficient
-# (piqs: row (j, m, m1) collects gamma_k evaluated at the source).
+# (piqs: row (j, m, m1) collects gamma_k evaluated at the source). Emission
+# feeds from m + 1, pumping (gamma7..9) from m - 1.
 _SOURCES = (
     (0, 0, _gamma1),
     (0, 1, _gamma2),
@@ -382,6 +466,9 @@ _SOURCES = (
     (-1, 1, _gamma4),
     (1, 0, _gamma5),
     (-1, 0, _gamma6),
+    (1, -1, _gamma7),
+    (0, -1, _gamma8),
+    (-1, -1, _gamma9),
 )
 
 
@@ -416,16 +503,19 @@ def dissipator_matrix(basis: DickeBasis, rates: DickeRates) -> sp.csr_matrix:
     return matrix
 
 
-def split_levels(basis: DickeBasis, matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """``(D0, Dlow)``: the entries of ``matrix`` that keep ``m`` and those that lower it."""
+def split_levels(
+    basis: DickeBasis, matrix: sp.csr_matrix
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """``(D0, Dlow, Draise)``: the entries of ``matrix`` that keep ``m``, lower it
+    (emission, fed from ``m + 1``) and raise it (pumping, fed from ``m - 1``)."""
     coo = matrix.tocoo()
-    same = basis.m[coo.row] == basis.m[coo.col]
+    change = basis.m[coo.row] - basis.m[coo.col]
     parts = []
-    for keep in (same, ~same):
+    for keep in (change == 0, change < 0, change > 0):
         parts.append(
             sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
         )
-    return parts[0], parts[1]
+    return parts[0], parts[1], parts[2]
 
 
 def hamiltonian_phase(basis: DickeBasis, J: float, omega0: float = 0.0) -> np.ndarray:
@@ -606,11 +696,13 @@ def _real_matvec(matrix: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
 
 
 class TaylorExp:
-    """Action of ``exp(t L)``, ``L = D0 + Dlow + i diag(phase)``, on blocks of vectors.
+    """Action of ``exp(t L)``, ``L = D0 + Dlow + Draise + i diag(phase)``, on blocks of vectors.
 
     ``D0`` (real sparse) keeps the Dicke level ``m``; ``Dlow`` (real sparse)
-    lowers ``m`` and ``m1`` by one; ``phase`` is the Hamiltonian part, which
-    changes by ``-omega`` (per row: ``omega = 2 J q``) along every lowering.
+    lowers ``m`` and ``m1`` by one, ``Draise`` (real sparse, pumping; optional)
+    raises them; ``phase`` is the Hamiltonian part, which changes by
+    ``-omega`` (per row: ``omega = 2 J q``) along every lowering and by
+    ``+omega`` along every raising.
 
     Two equivalent frames, the cheaper taken per step length (``parameters``):
 
@@ -622,13 +714,14 @@ class TaylorExp:
         ``J N^2 / 4``) enter the norm.
     ``interaction``
         ``x(s) = exp(i phase s) y(s)``: the generator of ``y`` is
-        ``G(s) = D0 + exp(i omega s) Dlow``, free of the large phases; only the
-        lowering frequency ``omega <= 2 J N`` remains. ``y`` follows its Taylor
-        series in ``s``, ``(n+1) a_{n+1} = (D0 - mu) a_n + Dlow sum_l
-        (i omega)^l / l! a_{n-l}`` (exact recurrence, real shift ``mu``), with
-        substeps keeping ``omega tau <= 1`` and the same ``theta_m`` rule
-        applied to ``|| |D0 - mu| + |Dlow| ||_1 + (e^(omega tau) - 1)
-        ||Dlow||_1 + omega``. Each order costs the phase series' terms.
+        ``G(s) = D0 + exp(i omega s) Dlow + exp(-i omega s) Draise``, free of
+        the large phases; only the frequency ``omega <= 2 J N`` remains. ``y``
+        follows its Taylor series in ``s``, ``(n+1) a_{n+1} = (D0 - mu) a_n +
+        Dlow sum_l (i omega)^l / l! a_{n-l} + Draise sum_l (-i omega)^l / l!
+        a_{n-l}`` (exact recurrence, real shift ``mu``), with substeps keeping
+        ``omega tau <= 1`` and the same ``theta_m`` rule applied to
+        ``|| |D0 - mu| + |Dlow| + |Draise| ||_1 + (e^(omega tau) - 1)
+        ||Dlow + Draise||_1 + omega``. Each order costs the phase series' terms.
     """
 
     # Cost of one Taylor order in units of an elementwise pass over the vector.
@@ -640,15 +733,19 @@ class TaylorExp:
         dlow: sp.csr_matrix,
         phase: np.ndarray | None = None,
         omega: np.ndarray | None = None,
+        draise: sp.csr_matrix | None = None,
     ):
         self.d0 = d0.tocsr()
         self.dlow = dlow.tocsr()
+        self.draise = None if draise is None or draise.nnz == 0 else draise.tocsr()
         self.phase = None if phase is None or not np.any(phase) else np.asarray(phase, float)
         self.omega = None if omega is None or not np.any(omega) else np.asarray(omega, float)
         n = self.d0.shape[0]
         diag = self.d0.diagonal()
         col_d0 = np.asarray(abs(self.d0).sum(axis=0)).ravel() - np.abs(diag)
         col_low = np.asarray(abs(self.dlow).sum(axis=0)).ravel()
+        if self.draise is not None:  # |Dlow| + |Draise| bounds both level changes
+            col_low = col_low + np.asarray(abs(self.draise).sum(axis=0)).ravel()
         off = col_d0 + col_low
         dmin = float(diag.min(initial=0.0))
         real_shifts = {0.0, float(diag.mean()) if n else 0.0, dmin, 0.5 * dmin}
@@ -672,7 +769,8 @@ class TaylorExp:
             self._lab_diag = 1j * self.phase - 1j * centre  # added after the real shift
         else:
             self.mu_lab, self.norm_lab, self._lab_diag = complex(self.mu), best[0], None
-        self._full_shifted = (self.d0 + self.dlow - self.mu_lab.real * sp.identity(n)).tocsr()
+        full = self.d0 + self.dlow if self.draise is None else self.d0 + self.dlow + self.draise
+        self._full_shifted = (full - self.mu_lab.real * sp.identity(n)).tocsr()
         self.norm = min(self.norm_lab, self.norm_combined + self.omega_max)
         self.matvecs = 0
 
@@ -788,13 +886,21 @@ class TaylorExp:
                 current = history[-1]
                 if len(coeffs) == 1:
                     fed = current
+                    fed_up = current
                 else:
                     fed = current.copy()
+                    fed_up = current.copy() if self.draise is not None else None
                     for order in range(1, min(len(coeffs), len(history))):
                         fed += coeffs[order] * history[-1 - order]
+                        if fed_up is not None:  # exp(-i omega u): conjugate series
+                            fed_up += np.conj(coeffs[order]) * history[-1 - order]
                     fed *= start_phase
+                    if fed_up is not None:
+                        fed_up *= np.conj(start_phase)
                 new = _real_matvec(self._d0_shifted, current)
                 new += _real_matvec(self.dlow, fed)
+                if self.draise is not None:
+                    new += _real_matvec(self.draise, fed_up)
                 new *= tau / (n + 1)
                 self.matvecs += 1
                 total += new
@@ -1266,10 +1372,12 @@ class PermutationalSolver:
         self.phase = hamiltonian_phase(b, point.J, omega0)
         # Along a lowering (m, m1) -> (m-1, m1-1) the phase changes by -2 J q.
         self.omega = 2.0 * point.J * b.q
-        self._d0, self._dlow = split_levels(b, self.generator)
+        self._d0, self._dlow, self._draise = split_levels(b, self.generator)
         self._observer = DickeObserver(b, len(point.geometry.edges))
         n0 = b.n0
-        self._zero = TaylorExp(self._d0[:n0, :n0], self._dlow[:n0, :n0])
+        self._zero = TaylorExp(
+            self._d0[:n0, :n0], self._dlow[:n0, :n0], draise=self._draise[:n0, :n0]
+        )
         self._groups = self._make_groups()
         self.stats: dict[str, float | int | str] = {
             "method": self.method,
@@ -1305,7 +1413,11 @@ class PermutationalSolver:
             lo, hi = int(b.q_offsets[q_lo]), int(b.q_offsets[q_hi + 1])
             sub = slice(lo, hi)
             taylor = TaylorExp(
-                self._d0[sub, sub], self._dlow[sub, sub], self.phase[sub], self.omega[sub]
+                self._d0[sub, sub],
+                self._dlow[sub, sub],
+                self.phase[sub],
+                self.omega[sub],
+                draise=self._draise[sub, sub],
             )
             built.append((lo, hi, taylor))
         return built

@@ -11,20 +11,43 @@ import numpy as np
 _P0 = {"full": 1.0, "classical": 0.75, "quantum": 0.5}
 _C0 = {"full": 0.0, "classical": 0.0, "quantum": 0.5}
 
-# (population decay rate, coherence decay rate) of each channel, units of Gamma.
-_RATES = {"relaxation": (0.5, 0.5), "amplitude_damping": (1.0, 0.5), "phase_damping": (0.0, 1.0)}
+
+def relaxation_rates(channel: str, n_th: float | None = None) -> tuple[float, float, float]:
+    """``(population rate, coherence rate, stationary population)`` of one cell.
+
+    Units of Gamma. One cell under every channel obeys
+    ``p(t) = p_inf + (p(0) - p_inf) e^{-g1 t}`` and ``|rho_eg(t)| = |rho_eg(0)| e^{-g2 t}``:
+    ``thermal`` has ``g1 = (2 n_th + 1)``, ``g2 = g1 / 2``, ``p_inf = n_th / (2 n_th + 1)``
+    (``n_th`` required); ``depolarizing`` shrinks the Bloch vector at 1 towards
+    the centre, ``p_inf = 1/2``.
+    """
+    if channel == "thermal":
+        if n_th is None:
+            raise ValueError("the thermal channel needs n_th")
+        g1 = 2 * n_th + 1
+        return g1, g1 / 2, n_th / g1
+    if n_th is not None:
+        raise ValueError(f"n_th is not a parameter of channel {channel!r}")
+    return {
+        "relaxation": (0.5, 0.5, 0.0),
+        "amplitude_damping": (1.0, 0.5, 0.0),
+        "phase_damping": (0.0, 1.0, 0.0),
+        "depolarizing": (1.0, 1.0, 0.5),
+    }[channel]
 
 
-def single_cell(channel: str, state: str, t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def single_cell(
+    channel: str, state: str, t, n_th: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact ``(U, E, coherence)`` of one cell at times ``t``.
 
     The cell's Bloch vector has z = 2p - 1 and transverse length 2|rho_eg|;
     its ergotropy is (z + r)/2 with r the Bloch length (eigenvalues
-    (1 +- r)/2 against levels 0, 1).
+    (1 +- r)/2 against levels 0, 1). ``n_th`` for ``thermal`` only.
     """
     t = np.asarray(t, float)
-    decay, dephase = _RATES[channel]
-    p = _P0[state] * np.exp(-decay * t)
+    decay, dephase, p_inf = relaxation_rates(channel, n_th)
+    p = p_inf + (_P0[state] - p_inf) * np.exp(-decay * t)
     c = _C0[state] * np.exp(-dephase * t)
     z = 2 * p - 1
     r = np.sqrt(z**2 + 4 * c**2)
@@ -42,6 +65,10 @@ HALF_LIVES = {
     ("phase_damping", "full"): np.nan,
     ("phase_damping", "classical"): np.nan,
     ("phase_damping", "quantum"): np.log(2),
+    # the Bloch vector shrinks as e^{-Gamma t}, and with it E: ln 2 for every state
+    ("depolarizing", "full"): np.log(2),
+    ("depolarizing", "classical"): np.log(2),
+    ("depolarizing", "quantum"): np.log(2),
 }
 
 SUDDEN_DEATH = {

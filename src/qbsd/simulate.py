@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import xarray as xr
 
+from .channels import declared_parameters
 from .dataset import build_dataset
 from .disorder import plan as plan_disorder
 from .events import EventTracker
@@ -236,6 +237,7 @@ def simulate(
     atol: float = 1e-10,
     method: str = "auto",
     omega0: float = 0.0,
+    n_th: float | None = None,
     W: float = 0.0,
     W_J: float = 0.0,
     realisations: int | None = None,
@@ -255,7 +257,8 @@ def simulate(
     J, gamma12
         Exchange coupling J/Gamma and collective rate Gamma_12/Gamma.
     channel
-        ``relaxation``, ``amplitude_damping`` or ``phase_damping``.
+        ``relaxation``, ``amplitude_damping``, ``phase_damping``, ``thermal``
+        or ``depolarizing`` (any name of ``model.CHANNELS``).
     states
         Initial-state labels (``states.STATES``: ``full``, ``classical``,
         ``quantum``, ``equal_ergotropy:<c>``, ``ghz``, ``dicke``,
@@ -271,6 +274,9 @@ def simulate(
         (permutation-invariant points only).
     omega0
         Cell frequency; 0 (default) simulates in the rotating frame.
+    n_th
+        Mean thermal occupation of the bath (>= 0): required by ``thermal``,
+        an error for every channel without that parameter.
 
     W, W_J
         Disorder strengths in Gamma (``docs/model.md``, "Disorder"): detunings
@@ -322,7 +328,8 @@ def simulate(
         raise ValueError(
             f"progress must be a callable(done, total, detail) or None, got {progress!r}"
         )
-    point = Point(Geometry.make(geometry, n_cells), J, gamma12, channel)
+    parameters = {} if n_th is None else {"n_th": n_th}
+    point = Point(Geometry.make(geometry, n_cells), J, gamma12, channel, parameters=parameters)
     disorder = plan_disorder(
         point,
         W=W,
@@ -349,6 +356,8 @@ def simulate(
         "J": point.J,
         "gamma12": point.gamma12,
         "channel": point.channel,
+        # every channel parameter of the study, null where the channel has none
+        **{name: dict(point.parameters).get(name) for name in declared_parameters()},
         "states": states,
         "t_max": float(t_max),
         "n_points": int(n_points),
