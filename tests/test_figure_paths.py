@@ -33,20 +33,20 @@ def test_stem_keeps_every_value(tmp_path, axis, text):
     folder = tmp_path / "sweep" / f"{axis}{text}"
     png = folder / f"half_life_vs_n_{axis}{text}.png"
     pdf = folder / f"half_life_vs_n_{axis}{text}.pdf"
-    stem = plots._stem(png, pdf)
+    stem = plots.output_stem(png, pdf)
     assert stem == folder / f"half_life_vs_n_{axis}{text}"
-    assert plots._stem(str(png), str(pdf)) == stem
+    assert plots.output_stem(str(png), str(pdf)) == stem
     assert style.figure_path(stem, "png") == png and style.figure_path(stem, "pdf") == pdf
     assert style.figure_stem(png) == stem and style.figure_stem(pdf) == stem
     assert style.figure_stem(stem) == stem  # no format suffix: unchanged
     with pytest.raises(ValueError, match="next to the PNG"):
-        plots._stem(png, folder / f"half_life_vs_n_{axis}.pdf")
+        plots.output_stem(png, folder / f"half_life_vs_n_{axis}.pdf")
 
 
 def test_stem_refuses_what_is_not_a_png(tmp_path):
     for bad in (tmp_path / "fig_J3.6", tmp_path / "fig_J3.6.pdf", tmp_path / ".png"):
         with pytest.raises(ValueError, match=r"must be a \.png file"):
-            plots._stem(bad)
+            plots.output_stem(bad)
 
 
 @pytest.mark.parametrize("text", ["3.6", "1e-07"])
@@ -162,7 +162,7 @@ def test_paper_figure_job_reads_trajectories_with_value_names(tmp_path):
     relpath = "trajectories/relaxation/N1/linear/J3.6_g1e-07.nc"
     qbsd.write_netcdf(ds, results / relpath)
     summary = results / "summary"
-    row = {**plots._point(ds), "point": "p", "trajectory": relpath, "paper": True}
+    row = {**plots.point(ds), "point": "p", "trajectory": relpath, "paper": True}
     summary.mkdir(parents=True)
     pd.DataFrame([row]).to_csv(summary / "labels.csv", index=False)
     summarize(ds).to_csv(summary / "half_lives.csv", index=False)

@@ -259,7 +259,7 @@ def _results(tmp_path, datasets):
         relpath = f"trajectories/point{k}.nc"
         qbsd.write_netcdf(ds, results / relpath)
         paths.append(str(results / relpath))
-        point = plots._point(ds)
+        point = plots.point(ds)
         rows.append({**point, "point": f"p{k}", "trajectory": relpath, "paper": True})
         frames.append(summarize(ds))
     (results / "summary").mkdir(parents=True)

@@ -30,7 +30,39 @@ from pathlib import Path
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
-from .storage import atomic_path
+from ..storage import atomic_path
+
+__all__ = [
+    "COLUMN_WIDTH",
+    "CENSORED_EDGE",
+    "CENSORED_FACE",
+    "CENSORED_HATCH",
+    "DIVERGING_CMAP",
+    "FORMATS",
+    "GEOMETRY_COLORS",
+    "GEOMETRY_LINESTYLES",
+    "GEOMETRY_ORDER",
+    "OKABE_ITO",
+    "PAGE_WIDTH",
+    "RC_PARAMS",
+    "SEQUENTIAL_CMAP",
+    "SPLIT_STYLES",
+    "STATE_COLORS",
+    "STATE_LINESTYLES",
+    "STATE_MARKERS",
+    "context",
+    "figure_path",
+    "figure_stem",
+    "geometry_color",
+    "geometry_linestyle",
+    "new_figure",
+    "ordinal_colors",
+    "save",
+    "state_color",
+    "state_linestyle",
+    "state_marker",
+    "styled",
+]
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -48,9 +80,34 @@ STATE_COLORS = {
     "classical": OKABE_ITO["vermillion"],
     "quantum": OKABE_ITO["blue"],
     "full": OKABE_ITO["black"],
+    "ghz": OKABE_ITO["bluish_green"],
+    "dicke": OKABE_ITO["orange"],
+    "singlet_pairs": OKABE_ITO["reddish_purple"],
 }
-STATE_LINESTYLES = {"classical": "--", "quantum": "-", "full": ":"}
-STATE_MARKERS = {"classical": "s", "quantum": "o", "full": "^"}
+STATE_LINESTYLES = {
+    "classical": "--",
+    "quantum": "-",
+    "full": ":",
+    "ghz": "-.",
+    "dicke": (0, (3, 1, 1, 1, 1, 1)),
+    "singlet_pairs": (0, (1.5, 1.2)),
+}
+STATE_MARKERS = {
+    "classical": "s",
+    "quantum": "o",
+    "full": "^",
+    "ghz": "D",
+    "dicke": "v",
+    "singlet_pairs": "P",
+}
+
+# E, E_i and E_c of the ergotropy split: (colour, dashes, mathtext label).
+# Incoherent in the classical state's colour, coherent in the quantum state's.
+SPLIT_STYLES = {
+    "ergotropy": (OKABE_ITO["black"], "-", r"$\mathcal{E}$"),
+    "ergotropy_incoherent": (OKABE_ITO["vermillion"], (0, (5, 1.5)), r"$\mathcal{E}_i$"),
+    "ergotropy_coherent": (OKABE_ITO["blue"], (0, (1.5, 1.2)), r"$\mathcal{E}_c$"),
+}
 
 # The paper's legend order for Fig. 4 (top to bottom).
 GEOMETRY_ORDER = ("central", "linear", "circular", "symmetric")
@@ -197,11 +254,23 @@ def geometry_color(geometry: str, index: int = 0) -> str:
 
 
 def geometry_linestyle(geometry: str):
+    """Dash pattern of a geometry (solid for a custom one)."""
     return GEOMETRY_LINESTYLES.get(geometry, "-")
 
 
 def state_color(state: str) -> str:
-    return STATE_COLORS.get(state, OKABE_ITO["reddish_purple"])
+    """Colour of an initial state (any other state: a fallback colour)."""
+    return STATE_COLORS.get(state, OKABE_ITO["sky_blue"])
+
+
+def state_linestyle(state: str):
+    """Dash pattern of an initial state (solid for any other state)."""
+    return STATE_LINESTYLES.get(state, "-")
+
+
+def state_marker(state: str) -> str:
+    """Marker of an initial state (a circle for any other state)."""
+    return STATE_MARKERS.get(state, "o")
 
 
 def ordinal_colors(n: int) -> list:
