@@ -1,13 +1,15 @@
-"""Reliability: interrupted runs, damaged files, numerical health,
+"""Reliability: interrupted runs, dead workers, damaged files, numerical health,
 reproducibility and concurrent writers. Bad input is in tests/test_config.py.
 
-The slow tests share one study of 37 distinct points (N = 1..6, so N = 5 and
-6 simulations are running when the run is killed): a clean run, and a run
-that is SIGKILLed mid-sweep and resumed; everything else is in-process.
+The slow tests share one study of 37 distinct points in 6 batches (N = 1..6,
+so N = 5 and 6 simulations are running when a run is stopped): a clean run;
+runs that are SIGKILLed, SIGTERMed or SIGINTed mid-sweep and resumed; a grown
+grid. Everything else is in-process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,17 +25,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
+from snakerun import job_counts as _job_counts
 from snakerun import snakemake_command as _snakemake_command
 
 import qbsd
 from qbsd import storage
-from qbsd.config import load_study, read_config_file
+from qbsd.batches import plan
+from qbsd.config import load_study
 from qbsd.dataset import read_netcdf, write_netcdf
+from qbsd.jobs import shutdown_pool, simulate_batch
 from qbsd.results import LABEL_DIMS, ResultsError
 from qbsd.workflow import (
+    code_version,
     remove_stale_temporaries,
     settings_hash,
-    simulate_point,
     summary_outputs,
     write_summaries,
 )
@@ -70,14 +76,17 @@ def small_study(**solver):
 
 
 def run_study(study, workdir: Path) -> Path:
-    """What the workflow does, in-process: every simulate job, then summarise."""
+    """What the workflow does, in-process: every batch job, then summarise."""
     results = workdir / "results"
-    for point in study.points.values():
-        simulate_point(
-            study.point_settings(point),
-            workdir / point.path,
-            results / "logs" / "simulate" / f"{point.id}.log",
-            point_id=point.id,
+    version = code_version()
+    for batch in plan(study):
+        simulate_batch(
+            [study.point_settings(p) for p in batch.points],
+            [str(workdir / path) for path in batch.paths],
+            results / "logs" / "simulate" / f"{batch.name}.log",
+            point_ids=[p.id for p in batch.points],
+            code_version=version,
+            processes=0,
         )
     outputs = summary_outputs(str(results))
     write_summaries(study, outputs, results=results, log=results / "logs" / "summarise.log")
@@ -128,7 +137,15 @@ def results_copy(small_results, tmp_path) -> Path:
 
 
 # --------------------------------------------------------------------------
-# 2. interrupted and resumed runs (snakemake, SIGKILL)
+# 2. interrupted and resumed runs (snakemake: SIGKILL, SIGTERM, SIGINT, a dead worker)
+#
+# Simulations run in batches (qbsd.batches): one snakemake job computes its
+# points one after another and writes each trajectory atomically as soon as it
+# is done. A resume therefore recomputes only the points not yet written: the
+# interrupted batch jobs run again (rerun-incomplete) and keep every
+# trajectory already there (same settings, same code version); no trajectory
+# written before the interruption is rewritten. The tests below check exactly
+# that, on the files (inode, bytes, mtime) and on the batch logs' "kept" lines.
 
 STUDY = """
 grid:
@@ -146,6 +163,16 @@ paper_figures: false
 large_n: null
 """
 N_POINTS = 37  # N = 1: 1; N = 2: 4; N = 3: 8 (chain, triangle); N = 5, 6: 12 each
+N_BATCHES = 6  # one per N, two for N = 6 (about 20 s of estimated work each)
+
+#: How long SIGTERM or SIGINT may take to stop a running sweep.
+STOP_SECONDS = 30
+
+_EVENT = re.compile(r"^point (\S+): (started|wrote|kept|FAILED|STOPPED)\b", re.M)
+
+
+def study_of(text: str):
+    return load_study(yaml.safe_load(text))
 
 
 def snakemake_command(workdir: Path, *args: str, config: str = "study.yaml") -> list[str]:
@@ -155,14 +182,139 @@ def snakemake_command(workdir: Path, *args: str, config: str = "study.yaml") -> 
 def snakemake(workdir: Path, *args: str, config: str = "study.yaml", env=None):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     command = snakemake_command(workdir, *args, config=config)
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def start_snakemake(workdir: Path, *args: str, config: str = "study.yaml") -> subprocess.Popen:
+    """``snakemake ARGS`` in the background, in its own session (process group)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with open(workdir / "run.out", "w") as out:
+        return subprocess.Popen(
+            snakemake_command(workdir, *args, config=config),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def job_counts(output: str) -> dict[str, int]:
-    if "Job stats:" not in output:
-        return {}
-    table = output.split("Job stats:")[1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    return _job_counts(output) if "Job stats:" in output else {}
+
+
+def batch_rules(counts: dict[str, int]) -> set[str]:
+    return {rule for rule in counts if rule.startswith("simulate_")}
+
+
+def point_events(results: Path) -> dict[str, dict[str, str]]:
+    """Per batch log (rule name): each point's last event (started, wrote, kept, ...)."""
+    events = {}
+    for log in sorted((results / "logs" / "simulate").glob("simulate_*.log")):
+        try:
+            text = log.read_text()
+        except OSError:
+            continue
+        events[log.stem] = {point: event for point, event in _EVENT.findall(text)}
+    return events
+
+
+def running_points(results: Path) -> dict[str, list[str]]:
+    """Per batch log: the points that have started and neither been written nor failed."""
+    running = {}
+    for batch, events in point_events(results).items():
+        points = [p for p, event in events.items() if event == "started"]
+        if points:
+            running[batch] = points
+    return running
+
+
+def point_of(trajectory: str) -> str:
+    """A point's identifier: its trajectory's path under results/, without the suffix."""
+    return trajectory.removeprefix("trajectories/").removesuffix(".nc")
+
+
+def trajectory_files(results: Path) -> dict[str, tuple[int, int, str]]:
+    """Per trajectory (its path under results/): inode, mtime (ns) and a digest of its bytes.
+
+    A trajectory is only ever replaced whole (written beside it, then renamed
+    over it), so a rewritten file has a new inode and new bytes (its history
+    and checksum attributes change). Snakemake touches every output of a job
+    that succeeds: a trajectory kept by a batch job that ran again has a new
+    mtime, and nothing else new.
+    """
+    files = {}
+    for path in (results / "trajectories").rglob("*.nc"):
+        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        files[str(path.relative_to(results))] = (stat.st_ino, stat.st_mtime_ns, digest)
+    return files
+
+
+def assert_not_rewritten(before: dict, after: dict, touched: set[str] = frozenset()) -> None:
+    """Every trajectory of ``before`` is the same file in ``after`` (inode and bytes), with
+    the same mtime unless its batch job ran again and kept it (``touched``: point ids)."""
+    for rel, (inode, mtime, digest) in before.items():
+        assert rel in after, f"{rel} was deleted"
+        assert after[rel][::2] == (inode, digest), f"{rel} was rewritten"
+        if point_of(rel) not in touched:
+            assert after[rel][1] == mtime, f"{rel} was touched by a job that did not run"
+
+
+def wait_for(proc: subprocess.Popen, condition, what: str, timeout: float = 300):
+    """Poll ``condition()`` until it returns something true; the run must still be going."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+
+
+def live_processes(group: int) -> list[str]:
+    """Processes of process group ``group`` that are still running (zombies aside)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = text.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == group and state != "Z":
+            alive.append(text.split(")", 1)[0] + ")")
+    return alive
+
+
+def assert_every_trajectory_reads(results: Path) -> None:
+    """Every visible trajectory is complete: it reads in full and matches its checksum."""
+    for path in (results / "trajectories").rglob("*.nc"):
+        read_netcdf(path)
+
+
+def assert_resume_recomputed_only_what_was_missing(
+    results: Path, before: dict, logs_before: dict[str, str]
+) -> None:
+    """After a resume: the trajectories there before are the same files, kept by the
+    batches that ran again, and exactly the missing points were computed."""
+    after = trajectory_files(results)
+    assert len(after) == N_POINTS
+    written_before = {point_of(rel) for rel in before}
+    computed, kept = set(), set()
+    for batch, events in point_events(results).items():
+        log = results / "logs" / "simulate" / f"{batch}.log"
+        if log.read_text() == logs_before.get(batch):
+            continue  # a batch that did not run again
+        computed |= {p for p, event in events.items() if event == "wrote"}
+        kept |= {p for p, event in events.items() if event == "kept"}
+    missing = {point_of(rel) for rel in after} - written_before
+    assert computed == missing, sorted(computed ^ missing)
+    assert kept <= written_before
+    assert_not_rewritten(before, after, touched=kept)
+
+
+def batch_logs(results: Path) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in (results / "logs" / "simulate").glob("*.log")}
 
 
 @pytest.fixture(scope="module")
@@ -171,20 +323,9 @@ def clean_run(tmp_path_factory) -> Path:
     (workdir / "study.yaml").write_text(STUDY)
     done = snakemake(workdir, "--cores", "2", "summarise")
     assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout + done.stderr)
+    assert counts["simulate"] == len(plan(study_of(STUDY))) == N_BATCHES, counts
     return workdir
-
-
-def _running_logs(results: Path) -> list[Path]:
-    """Simulate logs of jobs that have started and not finished."""
-    running = []
-    for log in (results / "logs" / "simulate").rglob("*.log"):
-        try:
-            text = log.read_text()
-        except OSError:
-            continue
-        if text and "wall time:" not in text:
-            running.append(log)
-    return running
 
 
 @pytest.fixture(scope="module")
@@ -193,38 +334,27 @@ def killed_run(tmp_path_factory) -> dict:
     workdir = tmp_path_factory.mktemp("killed")
     (workdir / "study.yaml").write_text(STUDY)
     results = workdir / "results"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    with open(workdir / "killed.out", "w") as out:  # its own process group: killed whole
-        proc = subprocess.Popen(
-            snakemake_command(workdir, "--cores", "2", "summarise"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 120
+    proc = start_snakemake(workdir, "--cores", "2", "summarise")
+
+    def mid_sweep():
+        done = list((results / "trajectories").rglob("*.nc"))
+        running = [b for b in running_points(results) if re.search(r"_N[56]_", b)]
+        return running and 10 <= len(done) < N_POINTS - 4
+
     try:
-        while True:
-            assert proc.poll() is None, "the run finished before it could be killed"
-            assert time.monotonic() < deadline, "no N >= 5 simulation started in time"
-            done = list((results / "trajectories").rglob("*.nc"))
-            running = [p for p in _running_logs(results) if re.search(r"/N[56]/", str(p))]
-            if running and 10 <= len(done) < N_POINTS - 4:
-                break
-            time.sleep(0.02)
+        wait_for(proc, mid_sweep, "N >= 5 simulation mid-sweep")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    state = {
-        "workdir": workdir,
-        "done": len(list((results / "trajectories").rglob("*.nc"))),
-        "running": [str(p.relative_to(results)) for p in _running_logs(results)],
-        "parts": sorted(str(p) for p in results.rglob("*.part")),
-    }
     # every NetCDF file visible after the kill is a complete result
-    for path in results.rglob("*.nc"):
-        read_netcdf(path)
-    return state
+    assert_every_trajectory_reads(results)
+    return {
+        "workdir": workdir,
+        "trajectories": trajectory_files(results),
+        "running": running_points(results),
+        "parts": sorted(str(p) for p in results.rglob("*.part")),
+        "logs": batch_logs(results),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -234,15 +364,11 @@ def resumed_run(killed_run) -> Path:
     # What SIGKILL can leave in a writer's place: a temporary sibling of an
     # output whose job had not finished (one next to a trajectory, one next to
     # a summary table). The resumed jobs must remove them.
-    pending = sorted(
-        p
-        for p in (results / "logs" / "simulate").rglob("*.log")
-        if "wall time:" not in p.read_text()
-    )
-    assert pending, "every simulation had finished: nothing left to resume"
-    rel = pending[0].relative_to(results / "logs" / "simulate").with_suffix(".nc")
+    point = next(iter(killed_run["running"].values()))[0]
+    target = results / "trajectories" / f"{point}.nc"
+    assert not target.exists()
     planted = [
-        results / "trajectories" / rel.parent / f".{rel.name}.x1y2z3.part",
+        target.parent / f".{target.name}.x1y2z3.part",
         results / "summary" / ".half_lives.nc.a1b2c3.part",
     ]
     for path in planted:
@@ -252,8 +378,10 @@ def resumed_run(killed_run) -> Path:
     assert unlock.returncode == 0, unlock.stderr[-2000:]
     resume = snakemake(workdir, "--cores", "2", "--rerun-incomplete", "summarise")
     assert resume.returncode == 0, resume.stderr[-3000:]
+    # the batches that had not finished run again, and no other
     counts = job_counts(resume.stdout + resume.stderr)
-    assert 0 < counts.get("simulate", 0) <= N_POINTS - killed_run["done"] + 2, counts
+    finished = {b for b, log in killed_run["logs"].items() if "\nbatch: " in log}
+    assert batch_rules(counts) == {b.name for b in plan(study_of(STUDY))} - finished, counts
     return workdir
 
 
@@ -261,7 +389,7 @@ def resumed_run(killed_run) -> Path:
 @pytest.mark.workflow
 def test_killed_run_leaves_no_partial_result(killed_run):
     assert killed_run["running"], "the kill did not hit a running simulation"
-    assert 10 <= killed_run["done"] < N_POINTS
+    assert 10 <= len(killed_run["trajectories"]) < N_POINTS
     # a temporary file, if SIGKILL left one, is hidden and never named like a result
     for part in killed_run["parts"]:
         assert Path(part).name.startswith(".") and part.endswith(".part")
@@ -269,13 +397,206 @@ def test_killed_run_leaves_no_partial_result(killed_run):
 
 @pytest.mark.slow
 @pytest.mark.workflow
-def test_resumed_run_equals_clean_run_and_leaves_nothing_partial(clean_run, resumed_run):
+def test_resumed_run_equals_clean_run_and_recomputes_only_the_missing_points(
+    clean_run, killed_run, resumed_run
+):
     clean, resumed = clean_run / "results", resumed_run / "results"
-    assert len(list((resumed / "trajectories").rglob("*.nc"))) == N_POINTS
+    assert_resume_recomputed_only_what_was_missing(
+        resumed, killed_run["trajectories"], killed_run["logs"]
+    )
     assert_nothing_partial(resumed_run)  # the whole working directory
     assert_nothing_partial(clean_run)
     assert_same_outputs(clean, resumed)
     qbsd.open_results(resumed)  # the resumed sweep reloads in full
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    ("signum", "whole_group"),
+    [
+        (signal.SIGTERM, False),  # timeout, kill, CI runners, cluster time limits
+        (signal.SIGINT, False),  # kill -INT on the snakemake process
+        (signal.SIGINT, True),  # Ctrl-C in a terminal: the whole process group
+    ],
+    ids=["SIGTERM", "SIGINT", "Ctrl-C"],
+)
+def test_a_signal_stops_the_sweep_and_the_next_run_resumes(
+    clean_run, tmp_path, signum, whole_group
+):
+    """The run stops within STOP_SECONDS; the interrupted batch keeps the points it had
+    written, nothing partial is visible, and the next run completes only the rest."""
+    workdir = tmp_path
+    (workdir / "study.yaml").write_text(STUDY)
+    results = workdir / "results"
+    proc = start_snakemake(workdir, "--cores", "2", "summarise")
+
+    def a_batch_mid_way():
+        events = point_events(results)
+        return [
+            b
+            for b, points in running_points(results).items()
+            if "wrote" in events[b].values() and re.search(r"_N[56]_", b)
+        ]
+
+    try:
+        (batch, *_) = wait_for(proc, a_batch_mid_way, "N >= 5 batch half-way")
+        written = {p for p, e in point_events(results)[batch].items() if e == "wrote"}
+        sent = time.monotonic()
+        if whole_group:
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)
+        proc.wait(timeout=120)
+        seconds = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = (workdir / "run.out").read_text()
+    print(f"{signal.Signals(signum).name} stopped the sweep in {seconds:.1f} s")
+    assert seconds < STOP_SECONDS, output[-3000:]
+    assert proc.returncode != 0
+    time.sleep(1)
+    assert not live_processes(proc.pid), live_processes(proc.pid)  # no worker outlives it
+
+    # nothing partial is visible, and the interrupted batch kept what it had written
+    assert_every_trajectory_reads(results)
+    before = trajectory_files(results)
+    assert {f"trajectories/{p}.nc" for p in written} <= before.keys(), output[-3000:]
+    assert len(before) < N_POINTS
+    logs = batch_logs(results)
+    assert "STOPPED by a signal" in logs[batch]
+
+    if any((workdir / ".snakemake" / "locks").glob("*")):
+        unlock = snakemake(workdir, "--unlock")
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+    resume = snakemake(workdir, "--cores", "2", "summarise")
+    assert resume.returncode == 0, resume.stderr[-3000:]
+    assert_resume_recomputed_only_what_was_missing(results, before, logs)
+    assert_nothing_partial(workdir)
+    assert_same_outputs(clean_run / "results", results)
+
+
+# A study of four N = 5 points: one batch of a few seconds per point.
+CRASH_STUDY = """
+grid:
+  n_cells: [5]
+  geometry: [linear, circular]
+  J: [1.0, 2.0]
+  gamma12: [0.0]
+  channel: [relaxation]
+states: [full, classical, quantum]
+time:
+  t_max: 4.0
+  n_points: 101
+paper_figures: false
+large_n: null
+"""
+
+
+def kill_worker_of_second_point(log: Path, proc: subprocess.Popen | None = None) -> str:
+    """SIGKILL the worker process computing the batch's second point (what the
+    kernel's out-of-memory killer does); return that point's identifier."""
+    started = re.compile(r"^point (\S+): started \(pid (\d+)\)$", re.M)
+
+    def second_started():
+        found = started.findall(log.read_text()) if log.exists() else []
+        return found[1] if len(found) > 1 else None
+
+    if proc is None:
+        deadline = time.monotonic() + 120
+        while not (found := second_started()):
+            assert time.monotonic() < deadline, "the second point did not start"
+            time.sleep(0.01)
+    else:
+        found = wait_for(proc, second_started, "second point of the batch", timeout=120)
+    point, pid = found
+    assert int(pid) != os.getpid()  # a worker, never this process
+    os.kill(int(pid), signal.SIGKILL)
+    return point
+
+
+def test_a_dead_worker_fails_its_batch_naming_the_point_and_the_rest_is_written(tmp_path):
+    """In-process: the pool is rebuilt after the death, so the later points still run."""
+    study = study_of(CRASH_STUDY)
+    (batch,) = plan(study)
+    points = list(batch.points)
+    assert len(points) == 4
+    log = tmp_path / "batch.log"
+    outputs = [str(tmp_path / p.path) for p in points]
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            simulate_batch(
+                [study.point_settings(p) for p in points],
+                outputs,
+                log,
+                point_ids=[p.id for p in points],
+                code_version=code_version(),
+                processes=1,
+            )
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        victim = kill_worker_of_second_point(log)
+    finally:
+        thread.join(timeout=300)
+        shutdown_pool()
+    assert victim == points[1].id
+    (error,) = errors
+    assert isinstance(error, RuntimeError) and victim in str(error) and str(log) in str(error)
+    text = log.read_text()
+    died = f"RuntimeError('the worker process computing point {victim} died"
+    assert f"point {victim}: FAILED: {died}" in text
+    assert "batch: 3 computed, 0 kept, 1 failed" in text
+    for point, output in zip(points, outputs, strict=True):
+        assert Path(output).exists() == (point.id != victim), point.id
+        if point.id != victim:
+            read_netcdf(output)
+    assert not list(tmp_path.rglob("*.part"))
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_a_dead_worker_fails_the_batch_job_and_keeps_its_other_points(tmp_path):
+    """Through snakemake: the failed batch job keeps the points it wrote, and the next
+    run computes only the point whose worker died."""
+    (tmp_path / "study.yaml").write_text(CRASH_STUDY)
+    (batch,) = plan(study_of(CRASH_STUDY))
+    results = tmp_path / "results"
+    log = results / "logs" / "simulate" / f"{batch.name}.log"
+    proc = start_snakemake(tmp_path, "--cores", "2", "summarise")
+    try:
+        victim = kill_worker_of_second_point(log, proc)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = (tmp_path / "run.out").read_text()
+    assert proc.returncode != 0, output[-3000:]
+    assert f"point {victim}: FAILED" in log.read_text()
+    assert victim in output  # the console names it too
+    before = trajectory_files(results)
+    assert sorted(before) == sorted(
+        str(Path(p).relative_to("results")) for p in batch.paths if victim not in p
+    ), output[-3000:]
+    assert_every_trajectory_reads(results)
+    logs = batch_logs(results)
+
+    again = snakemake(tmp_path, "--cores", "2", "summarise", config="study.yaml")
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = trajectory_files(results)
+    assert sorted(after) == sorted(str(Path(p).relative_to("results")) for p in batch.paths)
+    assert_not_rewritten(before, after, touched={point_of(rel) for rel in before})
+    assert "batch: 1 computed, 3 kept, 0 failed" in log.read_text()
+    assert logs[batch.name] != log.read_text()
+    assert_nothing_partial(tmp_path)
 
 
 # --------------------------------------------------------------------------
@@ -315,17 +636,11 @@ def test_changed_parameters_and_version_rerun_the_affected_points(clean_run, tmp
     done = snakemake(clean_run, "-n", "--cores", "2", "summarise")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Nothing to be done" in done.stdout + done.stderr
-    # t_max changes every trajectory: every point again
+    # t_max changes every trajectory: every batch again
     (clean_run / "t_max.yaml").write_text(STUDY + "time:\n  t_max: 3.0\n  n_points: 101\n")
     done = snakemake(clean_run, "-n", "--cores", "2", "summarise", config="t_max.yaml")
-    assert job_counts(done.stdout + done.stderr).get("simulate") == N_POINTS, done.stdout
-    # one more J value: only the new points (and the summary), the rest is reused
-    (clean_run / "more_j.yaml").write_text(STUDY.replace("J: [1.0, 2.0]", "J: [0.5, 1.0, 2.0]"))
-    done = snakemake(clean_run, "-n", "--cores", "2", "summarise", config="more_j.yaml")
-    counts = job_counts(done.stdout + done.stderr)
-    new_points = len(load_study(read_config_file(clean_run / "more_j.yaml")).points)
-    assert counts == {"simulate": new_points - N_POINTS, "summarise": 1, "total": counts["total"]}
-    # a new qbsd version (the simulate rule's params): every point again
+    assert job_counts(done.stdout + done.stderr).get("simulate") == N_BATCHES, done.stdout
+    # a new qbsd version (in every batch rule's params): every batch again
     (tmp_path / "sitecustomize.py").write_text(
         "import importlib.metadata as m\n"
         "_version = m.version\n"
@@ -333,7 +648,39 @@ def test_changed_parameters_and_version_rerun_the_affected_points(clean_run, tmp
     )
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     done = snakemake(clean_run, "-n", "--cores", "2", "summarise", env={"PYTHONPATH": path})
-    assert job_counts(done.stdout + done.stderr).get("simulate") == N_POINTS, done.stdout
+    assert job_counts(done.stdout + done.stderr).get("simulate") == N_BATCHES, done.stdout
+
+    # One more J value, run for real (in a copy: the other tests compare clean_run):
+    # only the batches whose point set changed run again, they compute exactly the
+    # new points, and they keep every old trajectory, which stays untouched.
+    grown = tmp_path / "grown"
+    shutil.copytree(clean_run, grown, symlinks=True)  # copy2: mtimes kept
+    more_j = STUDY.replace("J: [1.0, 2.0]", "J: [0.5, 1.0, 2.0]")
+    (grown / "more_j.yaml").write_text(more_j)
+    old, new = study_of(STUDY), study_of(more_j)
+    old_layout = {b.name: b.paths for b in plan(old)}
+    changed = {b.name for b in plan(new) if old_layout.get(b.name) != b.paths}
+    assert changed and changed != {b.name for b in plan(new)}  # some batches unchanged
+    results = grown / "results"
+    before = trajectory_files(results)
+    assert len(before) == N_POINTS
+    done = snakemake(grown, "--cores", "2", "summarise", config="more_j.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout + done.stderr)
+    assert batch_rules(counts) == changed, counts
+    assert counts["total"] == len(changed) + 1  # and the summary
+    after = trajectory_files(results)
+    new_points = {p.id for p in new.points.values()} - {p.id for p in old.points.values()}
+    assert len(after) == len(new.points) == N_POINTS + len(new_points)
+    rerun = {p.id for b in plan(new) if b.name in changed for p in b.points}
+    assert_not_rewritten(before, after, touched=rerun - new_points)
+    events = point_events(results)
+    for batch in plan(new):
+        if batch.name not in changed:
+            continue
+        expected = {p.id: ("wrote" if p.id in new_points else "kept") for p in batch.points}
+        assert events[batch.name] == expected, batch.name
+    assert_nothing_partial(grown)
 
 
 # --------------------------------------------------------------------------
@@ -349,7 +696,13 @@ def test_a_job_removes_the_temporaries_a_killed_writer_left(tmp_path):
     other = output.parent / f".other_{output.name}.k1ll3d.part"  # another output's: kept
     for path in (stale, other):
         path.write_bytes(b"partial")
-    simulate_point(study.point_settings(point), output, tmp_path / "x.log", point_id=point.id)
+    simulate_batch(
+        [study.point_settings(point)],
+        [str(output)],
+        tmp_path / "x.log",
+        point_ids=[point.id],
+        code_version=code_version(),
+    )
     assert not stale.exists() and other.exists() and output.exists()
     assert "removed a temporary file" in (tmp_path / "x.log").read_text()
     assert remove_stale_temporaries(tmp_path / "nowhere" / "x.nc") == []
@@ -570,8 +923,8 @@ def test_loose_tolerance_trips_the_health_flag_through_to_the_summary(tmp_path, 
         p.relative_to(results / "logs" / "simulate"): p.read_text()
         for p in (results / "logs" / "simulate").rglob("*.log")
     }
-    assert any("health: WARNING" in text for text in logs.values())
-    assert any("health: OK" in text for text in logs.values())  # N = 1 stays exact
+    assert any(": health WARNING: numerical health" in text for text in logs.values())
+    assert any(": health OK" in text for text in logs.values())  # N = 1 stays exact
     half = pd.read_csv(results / "summary" / "half_lives.csv")
     assert not half.loc[half["n_cells"] == 3, "health_ok"].all()
     assert half.loc[half["n_cells"] == 1, "health_ok"].all()
