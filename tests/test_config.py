@@ -58,15 +58,15 @@ BAD_CONFIGS = [
     ),
     (
         "unknown channel",
-        {"grid": {"channel": ["relaxation", "thermal"]}},
+        {"grid": {"channel": ["relaxation", "spin_boson"]}},
         None,
-        ["grid.channel[1]", "'thermal'", "relaxation, amplitude_damping, phase_damping"],
+        ["grid.channel[1]", "'spin_boson'", "amplitude_damping, phase_damping, thermal"],
     ),
     (
         "unknown state",
         {"states": ["full", "Quantum"]},
         None,
-        ["states[1]", "'Quantum'", "full, classical, quantum"],
+        ["states[1]", "'Quantum'", "full, classical, quantum, equal_ergotropy:<c>"],
     ),
     ("n_cells below 1", {"grid": {"n_cells": [0, 1]}}, None, ["grid.n_cells[0]", "0", ">= 1"]),
     (
@@ -295,9 +295,9 @@ BAD_CONFIGS = [
     ("large_n empty list", {"large_n": {"J": []}}, None, ["large_n.J", "[]", "at least 1"]),
     (
         "large_n unknown channel",
-        {"large_n": {"channel": ["thermal"]}},
+        {"large_n": {"channel": ["spin_boson"]}},
         None,
-        ["large_n.channel[0]", "'thermal'", "relaxation, amplitude_damping, phase_damping"],
+        ["large_n.channel[0]", "'spin_boson'", "relaxation, amplitude_damping, phase_damping"],
     ),
     (
         "large_n negative gamma12",
@@ -335,6 +335,47 @@ BAD_CONFIGS = [
         {"large_n": {"n_cells": [20]}, "solver": {"method": "bdf"}},
         None,
         ["large_n.n_cells = 20", "bdf", "solver.method: auto", "permutation-invariant"],
+    ),
+    (
+        "n_th below 0",
+        {"grid": {"channel": ["thermal"], "n_th": [-0.1]}},
+        None,
+        ["grid.n_th[0]", "-0.1", ">= 0"],
+    ),
+    (
+        "n_th without a channel that has one",
+        {"grid": {"n_th": [0.5]}},
+        None,
+        ["grid.n_th", "[0.5]", "none of grid.channel", "thermal"],
+    ),
+    (
+        "a state undefined at some N",
+        {
+            "grid": {"n_cells": [2, 3]},
+            "states": ["classical", "quantum", "dicke"],
+            "unphysical": "error",
+        },
+        None,
+        ["states", "dicke", "n_cells = 3", "even number of cells", "unphysical: skip"],
+    ),
+    (
+        "equal_ergotropy outside [0, 1]",
+        {"states": ["classical", "quantum", "equal_ergotropy:2"]},
+        None,
+        ["states[2]", "'equal_ergotropy:2'", "[0, 1]"],
+    ),
+    ("disorder W below 0", {"disorder": {"W": [-1.0]}}, None, ["disorder.W[0]", "-1", ">= 0"]),
+    (
+        "disorder realisations 0",
+        {"disorder": {"W": [1.0], "realisations": 0}},
+        None,
+        ["disorder.realisations", "0", ">= 1"],
+    ),
+    (
+        "disorder realisations not an integer",
+        {"disorder": {"W": [1.0], "realisations": 2.5}},
+        None,
+        ["disorder.realisations", "2.5", "integer"],
     ),
 ]
 
@@ -478,19 +519,17 @@ def test_large_n_unphysical_labels_are_skipped_with_their_reason():
 
 def test_large_n_memory_is_the_permutation_invariant_estimate():
     """N = 100 fits in about 1 GiB on the Dicke-basis solver (4^100 on the full space)."""
+    from qbsd.batches import plan
     from qbsd.permutational import memory_estimate as dicke_estimate
-    from qbsd.workflow import memory_mb, runtime_minutes
 
     config = {"grid": {"n_cells": [1]}, "paper_figures": False, "large_n": {"n_cells": [100]}}
-    load_study(config, memory_bytes=2 * GIB)
-    mem = memory_mb(100, 3, "auto", geometry="symmetric")
+    study = load_study(config, memory_bytes=2 * GIB)
+    (large,) = [b for b in plan(study) if b.points[0].n_cells == 100]
+    assert len(large.points) == 1  # a large point is a batch (a job) of its own
+    mem = large.mem_mb()
     assert mem == -(-dicke_estimate(100, 3) // 10**6) and mem < 2000
-    assert memory_mb(100, 3, "auto", attempt=2, geometry="symmetric") == 2 * mem
-    minutes = runtime_minutes(100, 3, 10.0, 1001, geometry="symmetric")
-    assert 10 <= minutes < 60
-    assert runtime_minutes(8, 3, 10.0, 1001, geometry="symmetric") == runtime_minutes(
-        8, 3, 10.0, 1001
-    )
+    assert large.mem_mb(attempt=2) == 2 * mem
+    assert 10 <= large.runtime_minutes() < 60
 
 
 def test_yaml_syntax_error_names_the_file(tmp_path):

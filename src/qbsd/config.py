@@ -484,6 +484,7 @@ def load_study(
     custom, problems = custom_geometries(config)
     bad_custom = set(config["custom_geometries"]) - set(custom)
     problems += _check_geometry_names(config, custom, bad_custom)
+    problems += _check_axes(config)
     if config["paper_figures"]:
         missing = [s for s in PAPER_STATES if s not in config["states"]]
         if missing:
@@ -492,10 +493,6 @@ def load_study(
                 f"{', '.join(PAPER_STATES)} (missing {', '.join(missing)}); add them or set "
                 "paper_figures: false"
             )
-    if problems:
-        raise ConfigError(_dedupe(problems), sources)
-
-    problems += _check_axes(config)
     if problems:
         raise ConfigError(_dedupe(problems), sources)
 
@@ -597,11 +594,12 @@ def _check_axes(config: Mapping) -> list[str]:
             f"({', '.join(grid['channel'])}) has a bath occupation; add a channel that has "
             "one (thermal) or remove grid.n_th"
         )
-    for label in config["states"]:
+    for k, label in enumerate(config["states"]):
         try:
             parse_state(label)
         except ValueError as exc:
-            problems.append(f"states: {exc}")
+            reason = str(exc).removeprefix("states: ")
+            problems.append(f"states[{k}] = {label!r}: {reason}")
     return problems
 
 

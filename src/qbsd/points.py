@@ -178,6 +178,21 @@ class DistinctPoint:
         """``<channel>/N<n>/<geometry>/J<J>_g<gamma12>``: the path without folder and suffix."""
         return point_id(**self.wildcards)
 
+    def simulate_kwargs(self) -> dict:
+        """Keyword arguments of ``qbsd.simulate`` for this point (without states/time/solver)."""
+        kwargs = {
+            "n_cells": self.n_cells,
+            "geometry": self.geometry,
+            "J": self.J,
+            "gamma12": self.gamma12,
+            "channel": self.channel,
+        }
+        if self.n_th is not None:
+            kwargs["n_th"] = self.n_th
+        if self.disordered:
+            kwargs.update(W=self.W, W_J=self.W_J, realisations=self.realisations)
+        return kwargs
+
     def settings(self) -> dict:
         """The point's parameters as plain JSON-able data (new keys only where they apply)."""
         settings = {
