@@ -592,9 +592,9 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
         **layout.sizes,
     }
     columns = zip(
-        manifest["trajectory"],
+        manifest["trajectory"].tolist(),
         zip(*(manifest[dim].tolist() for dim in LABEL_DIMS), strict=True),
-        manifest["states"],
+        manifest["states"].tolist(),
         cell_maps,
         link_maps,
         strict=True,
@@ -684,7 +684,7 @@ def _summary_variables(
     wanted = pd.MultiIndex.from_tuples(
         [
             (*row, state)
-            for row, own in zip(labels, manifest["states"], strict=True)
+            for row, own in zip(labels, manifest["states"].tolist(), strict=True)
             for state in own.split()
         ],
         names=list(POINT_COLUMNS),
