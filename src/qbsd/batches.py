@@ -97,6 +97,9 @@ def plan(study: Study, target_seconds: float = TARGET_SECONDS) -> list[Batch]:
         packed = []
         for point in points:
             cost = costs[point.id]
+            if cost >= target:  # a large point: a batch of its own
+                packed.append(([point], cost))
+                continue
             if current and seconds + cost > target:
                 packed.append((current, seconds))
                 current, seconds = [], 0.0
