@@ -61,6 +61,7 @@ SMALL = {
     "states": ["full", "classical", "quantum"],
     "time": {"t_max": 10.0, "n_points": 1001},
     "paper_figures": False,
+    "extension_figures": False,
     "large_n": None,
     "unphysical": "skip",
 }
@@ -80,6 +81,7 @@ def grid10k(fraction: float = 1.0) -> dict:
         "states": ["classical", "quantum"],
         "time": {"t_max": 5.0, "n_points": 101},
         "paper_figures": False,
+        "extension_figures": False,
         "large_n": None,
         "unphysical": "skip",
     }

@@ -45,6 +45,7 @@ time:
   n_points: 201
 unphysical: skip
 paper_figures: false
+extension_figures: false
 large_n: null
 """
 # Labels per channel: N = 1 and N = 2: 3 geometries x 4 (J, g) = 12 each;
@@ -285,6 +286,7 @@ time:
   n_points: 51
 unphysical: error
 paper_figures: false
+extension_figures: false
 """
 LARGE_N_FIGURE = "results/figures/sweep/relaxation/large_n_scaling"
 
@@ -370,6 +372,7 @@ time:
   t_max: 3.0
   n_points: 151
 paper_figures: true
+extension_figures: false
 large_n: null
 """
 PAPER_PANELS = ["fig2a", "fig2b", "fig3a", "fig3b", "fig4a", "fig4b", "fig5a", "fig5b"]

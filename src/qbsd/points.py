@@ -44,6 +44,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from . import paths
 from .channels import channel_parameters
 from .geometry import NAMED_GEOMETRIES as NAMED
 from .geometry import Edge, Geometry, canonical_geometry
@@ -53,11 +54,6 @@ from .states import check_state, parse_state
 #: digits are one value (and one path).
 SIGNIFICANT_DIGITS = 10
 
-#: Where trajectories go, relative to the working directory of the workflow.
-RESULTS = "results"
-TRAJECTORY_PATTERN = (
-    "trajectories/{channel}/N{n_cells}/{geometry}/J{J}_g{gamma12}{extra}.nc"  # under RESULTS
-)
 
 #: The axes of a label, in order: the columns of the manifest and the summary
 #: tables, and the label dimensions of ``qbsd.open_results``.
@@ -166,12 +162,12 @@ class DistinctPoint:
     @property
     def relpath(self) -> str:
         """Path of the trajectory file relative to the results directory."""
-        return TRAJECTORY_PATTERN.format(**self.wildcards)
+        return paths.TRAJECTORY_PATTERN.format(**self.wildcards)
 
     @property
     def path(self) -> str:
         """Path of the trajectory file relative to the workflow's working directory."""
-        return f"{RESULTS}/{self.relpath}"
+        return paths.trajectory(**self.wildcards)
 
     @cached_property
     def id(self) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import paths
 from .dataset import HEALTH_LIMITS, atomic_path, library_versions, read_netcdf, write_netcdf
 from .geometry import NAMED_GEOMETRIES, Geometry
 from .points import LABEL_KEYS, Study
@@ -162,7 +163,7 @@ def simulate_settings(settings: Mapping, progress=None) -> xr.Dataset:
 # summaries
 
 
-def label_rows(study: Study, results: str | os.PathLike = "results") -> pd.DataFrame:
+def label_rows(study: Study, results: str | os.PathLike = paths.RESULTS) -> pd.DataFrame:
     """Summary rows (``qbsd.summaries.summarize``) of every label and state.
 
     Each distinct trajectory is read once; its rows are copied to every label
@@ -268,7 +269,7 @@ def write_layout(study: Study, labels_csv: str | os.PathLike) -> Path:
 def write_summaries(
     study: Study,
     outputs: Mapping[str, str],
-    results: str | os.PathLike = "results",
+    results: str | os.PathLike = paths.RESULTS,
     log: str | os.PathLike | None = None,
     command: str | None = None,
 ) -> dict[str, pd.DataFrame]:
@@ -337,15 +338,9 @@ def write_summaries(
     return tables
 
 
-def summary_outputs(results: str = "results") -> dict[str, str]:
+def summary_outputs(results: str = paths.RESULTS) -> dict[str, str]:
     """The summarise rule's named outputs."""
-    out = {}
-    for kind in SUMMARY_TABLES:
-        out[f"{kind}_csv"] = f"{results}/summary/{kind}.csv"
-        out[f"{kind}_nc"] = f"{results}/summary/{kind}.nc"
-    out["labels"] = f"{results}/summary/labels.csv"
-    out["skipped"] = f"{results}/summary/skipped.csv"
-    return out
+    return paths.summary_outputs(SUMMARY_TABLES, results)
 
 
 def summarise(
@@ -357,7 +352,7 @@ def summarise(
     its named outputs (see :func:`summary_outputs`).
     """
     outputs = dict(outputs.items()) if hasattr(outputs, "items") else dict(outputs)
-    results = Path(outputs["labels"]).parent.parent
+    results = paths.results_of_summary(outputs["labels"])
     expected = {str(results / p.relpath) for p in study.points.values()}
     given = {str(Path(t)) for t in trajectories}
     if expected - given:

@@ -10,6 +10,7 @@ import sys
 
 from qbsd import batches as qbsd_batches
 from qbsd import jobs as qbsd_jobs
+from qbsd import paths as qbsd_paths
 from qbsd import workflow as qbsd_workflow
 from qbsd.config import ConfigError, load_study
 
@@ -23,7 +24,7 @@ except ConfigError as error:
     sys.exit(str(error))
 
 N_STATES = len(config["states"])
-SUMMARY = qbsd_workflow.summary_outputs("results")
+SUMMARY = qbsd_workflow.summary_outputs()
 # Channels of the large-N figures (config key large_n; empty when it is off).
 LARGE_N_CHANNELS = STUDY.large_n_channels()
 
@@ -52,7 +53,7 @@ CODE_VERSION = qbsd_workflow.code_version()
 
 
 def batch_log(batch):
-    return f"results/logs/simulate/{batch.name}.log"
+    return qbsd_paths.simulate_log(batch.name)
 
 
 def batch_mem_mb(batch):

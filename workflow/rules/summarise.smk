@@ -8,7 +8,7 @@ rule summarise:
     output:
         **SUMMARY,
     log:
-        "results/logs/summarise.log",
+        qbsd_paths.summarise_log(),
     localrule: True
     params:
         labels=labels_digest(),
