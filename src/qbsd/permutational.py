@@ -114,7 +114,7 @@ from scipy.special import gammaln, xlogy
 from .channels import excitation_difference_violation, ladder_form
 from .measures import concurrence, qubit_ergotropy, spectral_measures
 from .model import Point
-from .states import InitialState, check_state
+from .states import InitialState, check_state, parse_state
 
 # ``method="auto"`` uses this backend for permutation-invariant points with
 # more cells than this; the full density matrix (4^N entries) stays the
@@ -533,8 +533,6 @@ def hamiltonian_phase(basis: DickeBasis, J: float, omega0: float = 0.0) -> np.nd
 
 def accepts_state(label: str) -> bool:
     """Whether this backend can start from ``label``: the permutation-symmetric states."""
-    from .states import parse_state
-
     return parse_state(label).permutation_symmetric
 
 
