@@ -7,7 +7,9 @@ one Snakemake job (and one SLURM submission) each:
 
 - points are grouped by channel and number of cells (points of one group cost
   about the same), sorted by identifier, and packed in that order into batches
-  of about ``target_seconds`` of estimated work;
+  of about ``target_seconds`` of estimated work (a batch closes once it reaches
+  the target, so a study has at most total / target batches plus one per
+  group);
 - a point whose estimate alone reaches the target is a batch of its own, so
   large points run one per job (with their own memory and run-time request);
 - each point keeps its own trajectory file: a batch job's outputs are the
@@ -100,11 +102,11 @@ def plan(study: Study, target_seconds: float = TARGET_SECONDS) -> list[Batch]:
             if cost >= target:  # a large point: a batch of its own
                 packed.append(([point], cost))
                 continue
-            if current and seconds + cost > target:
-                packed.append((current, seconds))
-                current, seconds = [], 0.0
             current.append(point)
             seconds += cost
+            if seconds >= target:  # full: every batch but a group's last reaches the target
+                packed.append((current, seconds))
+                current, seconds = [], 0.0
         if current:
             packed.append((current, seconds))
         for k, (members, seconds) in enumerate(packed):
