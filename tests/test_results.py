@@ -20,6 +20,7 @@ import pytest
 import xarray as xr
 
 import qbsd
+from qbsd import label_reader
 from qbsd import results as results_module
 from qbsd.config import load_study
 from qbsd.dataset import read_netcdf, write_netcdf
@@ -82,7 +83,7 @@ def reads(monkeypatch) -> list[str]:
         return read_netcdf(path)
 
     clear_cache()
-    monkeypatch.setattr(results_module, "read_netcdf", counting)
+    monkeypatch.setattr(label_reader, "read_netcdf", counting)
     return calls
 
 

@@ -31,8 +31,9 @@ it and the command that regenerates it, at that compute: no number from a
 damaged, truncated or stale file is ever used, and nothing is silently left
 NaN. The decoded files are kept in a small per-process cache keyed by path,
 modification time, size and inode, so reading several variables of one label
-reads its file once. ``verify=True`` checks every file at open time instead.
-A summary table that lacks a requested label is reported at open time.
+reads its file once (:mod:`qbsd.label_reader`). ``verify=True`` checks every
+file at open time instead. A summary table that lacks a requested label is
+reported at open time.
 """
 
 from __future__ import annotations
@@ -43,10 +44,7 @@ import io
 import json
 import operator
 import os
-import threading
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import dask.array as da
@@ -55,38 +53,38 @@ import pandas as pd
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
-from .dataset import HEALTH, VARIABLES, read_netcdf
+from .dataset import HEALTH, VARIABLES
+from .label_reader import (
+    LABEL_DIMS,
+    LAYOUT_FORMAT,
+    LAYOUT_NAME,
+    LabelSource,
+    Layout,
+    ResultsError,
+    TrajectoryFile,
+    clear_cache,
+    label_blocks,
+    missing_error,
+    read_trajectory,
+    regenerate_command,
+    verify_all,
+)
 from .summaries import DISORDER_TABLES, POINT_COLUMNS
 from .summaries import SUMMARY_TABLES as TABLE_COLUMNS
 
-#: The label axes, in order: the label columns of the manifest and the summary
-#: tables, so a new label key is a new axis here too. Numeric axes are sorted,
-#: text axes keep the manifest's order of first appearance.
-LABEL_DIMS = tuple(column for column in POINT_COLUMNS if column != "state")
+__all__ = [
+    "LABEL_DIMS",
+    "LAYOUT_FORMAT",
+    "LAYOUT_NAME",
+    "SUMMARY_TABLES",
+    "ResultsError",
+    "clear_cache",
+    "open_results",
+]
 
-#: Name and format of the sidecar of ``labels.csv`` (written by
-#: ``qbsd.workflow.write_manifest``).
-LAYOUT_NAME = "layout.json"
-LAYOUT_FORMAT = 1
 
 #: The summary tables merged in: those with a row for every label and state.
 SUMMARY_TABLES = tuple(kind for kind in TABLE_COLUMNS if kind not in DISORDER_TABLES)
-
-#: Decoded trajectories kept per process (least recently used goes first).
-CACHE_FILES = 64
-CACHE_BYTES = 512 * 2**20
-
-
-class ResultsError(OSError):
-    """A results file is missing, unreadable or inconsistent with the manifest."""
-
-
-def _regenerate(root: Path, relpath: str, force: bool) -> str:
-    where = root.resolve().parent
-    target = f"results/{relpath}"
-    flag = " --force" if force else ""
-    return f"run in {where}: snakemake --cores 2{flag} {target}"
-
 
 # --------------------------------------------------------------------------
 # the manifest and its layout
@@ -107,14 +105,14 @@ def _read_manifest(root: Path) -> tuple[pd.DataFrame, str]:
     except Exception as exc:
         raise ResultsError(
             f"{path} cannot be read ({exc}); regenerate it: "
-            + _regenerate(root, "summary/labels.csv", True)
+            + regenerate_command(root, "summary/labels.csv", True)
         ) from exc
     needed = (*LABEL_DIMS, "trajectory", "links", "cell_map", "link_map")
     missing = [c for c in needed if c not in manifest]
     if missing:
         raise ResultsError(
             f"{path} lacks the columns {missing}; regenerate it: "
-            + _regenerate(root, "summary/labels.csv", True)
+            + regenerate_command(root, "summary/labels.csv", True)
         )
     for dim in LABEL_DIMS:  # numbers where every value is one (int, else float)
         try:
@@ -124,25 +122,13 @@ def _read_manifest(root: Path) -> tuple[pd.DataFrame, str]:
     return manifest, hashlib.sha256(raw).hexdigest()
 
 
-@dataclass(frozen=True, eq=False)
-class _Layout:
-    """What every trajectory of the study shares: states, time grid, variables."""
-
-    states: tuple[str, ...]
-    times: np.ndarray
-    time_attrs: dict
-    variables: dict  # name -> (dims, attrs)
-    sizes: dict  # extent of dims other than state, time, cell and link
-    source: str
-
-
-def _layout_from_json(path: Path, labels_sha256: str) -> _Layout | None:
+def _layout_from_json(path: Path, labels_sha256: str) -> Layout | None:
     """The layout beside the manifest; None when absent or not written with it."""
     try:
         layout = json.loads(path.read_text(encoding="utf-8"))
         if layout.get("format") != LAYOUT_FORMAT or layout["labels_sha256"] != labels_sha256:
             return None
-        return _Layout(
+        return Layout(
             states=tuple(map(str, layout["states"])),
             times=np.asarray(layout["time"]["values"], dtype=float),
             time_attrs=dict(layout["time"]["attrs"]),
@@ -160,7 +146,7 @@ def _layout_from_json(path: Path, labels_sha256: str) -> _Layout | None:
 _STANDARD_DIMS = ("state", "time", "cell", "link")
 
 
-def _layout_from_file(file: _File, manifest: pd.DataFrame) -> _Layout:
+def _layout_from_file(file: TrajectoryFile, manifest: pd.DataFrame) -> Layout:
     """The layout of a results directory written without one: from one trajectory
     (and the states of every label, where the manifest lists them).
 
@@ -168,7 +154,7 @@ def _layout_from_file(file: _File, manifest: pd.DataFrame) -> _Layout:
     ``HEALTH``) that the file has; per-state event times and peaks come from
     the summary tables instead (they hold each label's own link-based values).
     """
-    decoded = _decoded(file)
+    decoded = read_trajectory(file)
     variables, sizes = {}, {}
     for name in (*VARIABLES, *HEALTH):
         if name not in decoded.variables:
@@ -182,7 +168,7 @@ def _layout_from_file(file: _File, manifest: pd.DataFrame) -> _Layout:
         states = tuple(dict.fromkeys(s for text in manifest["states"] for s in text.split()))
     else:
         states = tuple(decoded.states)
-    return _Layout(
+    return Layout(
         states=states,
         times=decoded.times,
         time_attrs=dict(decoded.variables["time"][2]),
@@ -193,229 +179,11 @@ def _layout_from_file(file: _File, manifest: pd.DataFrame) -> _Layout:
 
 
 # --------------------------------------------------------------------------
-# reading one trajectory (cached, checked)
-
-
-def _show(value) -> str:
-    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
-
-
-def _show_label(label: Sequence) -> str:
-    return ", ".join(f"{dim}={_show(value)}" for dim, value in zip(LABEL_DIMS, label, strict=True))
-
-
-@dataclass(frozen=True, eq=False)
-class _File:
-    """A trajectory file and what an error about it must say."""
-
-    root: str
-    rel: str
-    path: str
-    point: str  # the manifest's point id ("" if it has none)
-    n_labels: int  # how many labels it serves
-    example: tuple  # the first of them, over LABEL_DIMS
-
-    @property
-    def who(self) -> str:
-        return f"it serves {self.n_labels} requested label(s), e.g. {_show_label(self.example)}"
-
-    def error(self, problem: str, force: bool = True, note: str = "") -> ResultsError:
-        return ResultsError(
-            f"{self.path} {problem}; regenerate it: "
-            + _regenerate(Path(self.root), self.rel, force)
-            + note
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class _Decoded:
-    variables: dict  # name -> (dims, values, attrs), every variable of the file
-    attrs: dict
-    states: list
-    times: np.ndarray
-    nbytes: int
-
-
-_CACHE: OrderedDict[tuple, _Decoded] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-
-
-def clear_cache() -> None:
-    """Forget every decoded trajectory (the next compute reads its files again)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
-def _missing(file: _File) -> ResultsError:
-    return file.error(f"is missing ({file.who})", force=False)
-
-
-def _decoded(file: _File) -> _Decoded:
-    """The whole content of ``file``, read and checksum-verified once per version of it."""
-    try:
-        st = os.stat(file.path)
-    except FileNotFoundError:
-        raise _missing(file) from None
-    key = (file.path, st.st_mtime_ns, st.st_size, st.st_ino)
-    # One lock around lookup and read: threads asking for one file read it once,
-    # and reads are serialised by dataset.NETCDF_LOCK anyway.
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit
-        try:
-            ds = read_netcdf(file.path)
-        except FileNotFoundError:
-            raise _missing(file) from None
-        except Exception as exc:
-            raise file.error(
-                f"cannot be read: {type(exc).__name__}: {exc} (the file is damaged or "
-                f"truncated; {file.who})"
-            ) from exc
-        variables = {
-            str(name): (tuple(var.dims), var.values, dict(var.attrs))
-            for name, var in ds.variables.items()
-        }
-        if "state" not in variables or "time" not in variables:
-            raise file.error("has no state or time coordinate (not a trajectory file)")
-        decoded = _Decoded(
-            variables=variables,
-            attrs=dict(ds.attrs),
-            states=[str(s) for s in variables["state"][1]],
-            times=np.asarray(variables["time"][1], dtype=float),
-            nbytes=sum(v[1].nbytes for v in variables.values()),
-        )
-        _CACHE[key] = decoded
-        while len(_CACHE) > CACHE_FILES or (
-            len(_CACHE) > 1 and sum(d.nbytes for d in _CACHE.values()) > CACHE_BYTES
-        ):
-            _CACHE.popitem(last=False)
-    return decoded
-
-
-@dataclass(frozen=True, eq=False)
-class _LabelSource:
-    """One label's chunk: its file, its states, cell and link maps, the study's layout."""
-
-    file: _File
-    label: tuple  # its values over LABEL_DIMS
-    states: str  # the manifest's text: the label's own states (the others are NaN)
-    cell_map: str  # the manifest's text: cell k of the label is this entry of the point
-    link_map: str
-    layout: _Layout
-    sizes: Mapping[str, int]  # padded extent of every non-label dim
-
-
-def _check(decoded: _Decoded, file: _File, layout: _Layout) -> None:
-    """Raise unless the file is the manifest's point, on the study's time grid and states."""
-    recorded = str(decoded.attrs.get("point_id", ""))
-    if recorded and file.point and recorded != file.point:
-        raise file.error(
-            f"holds the point {recorded}, not {file.point} as the manifest says (a file "
-            "copied or moved by hand?)"
-        )
-    lacking = [name for name in layout.variables if name not in decoded.variables]
-    if lacking:
-        raise file.error(f"lacks the variables {lacking}")
-    if not set(decoded.states) <= set(layout.states) or not np.array_equal(
-        decoded.times, layout.times
-    ):
-        raise file.error(
-            f"has another time grid or other states than summary/{LAYOUT_NAME} (a stale "
-            f"file from an earlier config?; {file.who})",
-            note=" (or, if the config changed since the summaries were written, "
-            "`snakemake --cores 2` there, to bring them all in line)",
-        )
-    for name, (dims, _) in layout.variables.items():
-        have = decoded.variables[name][0]
-        if have != dims and have != tuple(d for d in dims if d not in layout.sizes):
-            raise file.error(f"has {name} over {have}, not {dims}")
-
-
-def _state_order(decoded: _Decoded, src: _LabelSource) -> np.ndarray:
-    """Where in the file each of the study's states is for this label (-1: not its state)."""
-    own = src.states.split()
-    lacking = [s for s in own if s not in decoded.states]
-    if lacking:
-        raise src.file.error(
-            f"lacks the states {lacking} of the label {_show_label(src.label)} (a stale file "
-            "from an earlier config?)"
-        )
-    return np.array([decoded.states.index(s) if s in own else -1 for s in src.layout.states])
-
-
-def _states_taken(values: np.ndarray, axis: int, order: np.ndarray) -> np.ndarray:
-    """``values`` at ``order`` along ``axis`` (a copy), NaN where ``order`` is -1."""
-    out = np.take(values, np.maximum(order, 0), axis=axis)
-    if (order < 0).any():
-        where = [slice(None)] * out.ndim
-        where[axis] = order < 0
-        out[tuple(where)] = np.nan
-    return out
-
-
-def _mapped(values: np.ndarray, axis: int, index: Sequence[int], size: int) -> np.ndarray:
-    """``values`` at ``index`` along ``axis``, NaN-padded to ``size`` there."""
-    shape = list(values.shape)
-    shape[axis] = size
-    out = np.full(shape, np.nan)
-    where = [slice(None)] * values.ndim
-    where[axis] = slice(0, len(index))
-    out[tuple(where)] = np.take(values, list(index), axis=axis)
-    return out
-
-
-def _label_blocks(src: _LabelSource) -> dict[str, np.ndarray]:
-    """Every trajectory variable of one label, on the study's states, cells and links.
-
-    Always fresh arrays (the cached file is never handed out).
-    """
-    decoded = _decoded(src.file)
-    _check(decoded, src.file, src.layout)
-    order = _state_order(decoded, src)
-    cell_map, link_map = _ints(src.cell_map), _ints(src.link_map)
-    blocks = {}
-    for name, (dims, _) in src.layout.variables.items():
-        values = np.asarray(decoded.variables[name][1], dtype=float)
-        if values.ndim < len(dims):  # a point without an extra dim (one realisation): one entry
-            values = np.expand_dims(
-                values, [k for k, d in enumerate(dims) if d in src.layout.sizes]
-            )
-        for axis, dim in enumerate(dims):
-            if dim == "state":
-                values = _states_taken(values, axis, order)
-            elif dim == "cell":
-                values = _mapped(values, axis, cell_map, src.sizes["cell"])
-            elif dim == "link":
-                values = _mapped(values, axis, link_map, src.sizes["link"])
-            elif dim != "time" and values.shape[axis] != src.sizes[dim]:
-                if values.shape[axis] > src.sizes[dim]:
-                    raise src.file.error(
-                        f"has {values.shape[axis]} entries along {dim}, more than the "
-                        f"study's {src.sizes[dim]} (a stale file from an earlier config?)"
-                    )
-                values = _mapped(values, axis, range(values.shape[axis]), src.sizes[dim])
-        blocks[name] = np.array(values, dtype=float, copy=True)
-    n_links = len(decoded.variables["link"][1]) if "link" in decoded.variables else 0
-    if "concurrence_mean" in blocks and len(link_map) != n_links:
-        # the label sees part of the point's links: the mean over its own
-        if link_map and "concurrence" in blocks:
-            link_axis = src.layout.variables["concurrence"][0].index("link")
-            own = np.take(blocks["concurrence"], range(len(link_map)), axis=link_axis)
-            blocks["concurrence_mean"] = own.mean(axis=link_axis)
-        else:
-            blocks["concurrence_mean"] = np.full(blocks["concurrence_mean"].shape, np.nan)
-    ones = (1,) * len(LABEL_DIMS)  # a chunk spans one cell of the label grid
-    return {name: values.reshape(ones + values.shape) for name, values in blocks.items()}
-
-
-# --------------------------------------------------------------------------
 # the lazy arrays
 
 
-def _files(root: Path, manifest: pd.DataFrame) -> tuple[dict[str, _File], str]:
-    """One :class:`_File` per trajectory, each checked to exist; a digest of their stats."""
+def _files(root: Path, manifest: pd.DataFrame) -> tuple[dict[str, TrajectoryFile], str]:
+    """One :class:`TrajectoryFile` per trajectory, each checked to exist; their stats digested."""
     counts = manifest["trajectory"].value_counts(sort=False).to_dict()
     first = manifest.drop_duplicates("trajectory")
     rels = first["trajectory"].tolist()
@@ -425,11 +193,11 @@ def _files(root: Path, manifest: pd.DataFrame) -> tuple[dict[str, _File], str]:
     digest = hashlib.sha256(str(root.resolve()).encode())
     files = {}
     for rel, point, example in zip(rels, points, examples, strict=True):
-        file = _File(base, rel, os.path.join(base, rel), point, counts[rel], example)
+        file = TrajectoryFile(base, rel, os.path.join(base, rel), point, counts[rel], example)
         try:
             st = os.stat(file.path)
         except FileNotFoundError:
-            raise _missing(file) from None
+            raise missing_error(file) from None
         digest.update(f"{rel}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}\n".encode())
         files[rel] = file
     return files, digest.hexdigest()[:24]
@@ -447,27 +215,23 @@ def _axes(manifest: pd.DataFrame) -> dict[str, np.ndarray]:
     return axes
 
 
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split()]
-
-
 def _lazy(
     token: str,
-    sources: list[_LabelSource],
+    sources: list[LabelSource],
     where: list[tuple[int, ...]],
     requested: np.ndarray,
     sizes: Mapping[str, int],
 ) -> dict[str, da.Array]:
     """A dask array per trajectory variable: one chunk per cell of the label grid.
 
-    One task per label reads its file (:func:`_label_blocks`); each variable's
+    One task per label reads its file (:func:`label_blocks`); each variable's
     chunk of that label picks its block, and the grid's unrequested cells all
     point at one NaN block per variable. Built as a graph directly: a stack of
     10^4 small arrays would take minutes.
     """
     labels = f"qbsd-labels-{token}"
     label_keys = [(labels, k) for k in range(len(sources))]
-    label_tasks = dict(zip(label_keys, [(_label_blocks, src) for src in sources], strict=True))
+    label_tasks = dict(zip(label_keys, [(label_blocks, src) for src in sources], strict=True))
     label_shape = requested.shape
     unrequested = list(map(tuple, np.argwhere(~requested).tolist()))
     layout = sources[0].layout
@@ -580,7 +344,7 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
         raise ResultsError(
             f"{root / 'summary' / 'labels.csv'} lists a label more than once, e.g. "
             f"{twice.iloc[0][list(LABEL_DIMS)].to_dict()}; regenerate it: "
-            + _regenerate(root, "summary/labels.csv", True)
+            + regenerate_command(root, "summary/labels.csv", True)
         )
     where = list(map(tuple, index.tolist()))
     cell_maps, link_maps = manifest["cell_map"].tolist(), manifest["link_map"].tolist()
@@ -600,11 +364,11 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
         strict=True,
     )
     sources = [
-        _LabelSource(files[rel], label, states, cells, links, layout, sizes)
+        LabelSource(files[rel], label, states, cells, links, layout, sizes)
         for rel, label, states, cells, links in columns
     ]
     if verify:
-        _verify(sources)
+        verify_all(sources)
     coords = {
         **{dim: (dim, values) for dim, values in axes.items()},
         "state": ("state", np.asarray(layout.states, dtype=object)),
@@ -633,18 +397,6 @@ def _open(root: Path, summaries: bool, verify: bool) -> xr.Dataset:
         "n_labels": len(manifest),
     }
     return result
-
-
-def _verify(sources: list[_LabelSource]) -> None:
-    """Read and check every file now, one at a time (the cache keeps the last few)."""
-    served: dict[str, list[_LabelSource]] = {}
-    for src in sources:
-        served.setdefault(src.file.rel, []).append(src)
-    for labels in served.values():
-        decoded = _decoded(labels[0].file)
-        _check(decoded, labels[0].file, labels[0].layout)
-        for src in labels:
-            _state_order(decoded, src)
 
 
 def _add_label_maps(
@@ -695,7 +447,7 @@ def _summary_variables(
         rel = f"summary/{kind}.csv"
         if not path.exists():
             raise ResultsError(
-                f"{path} not found; regenerate it: " + _regenerate(root, rel, False)
+                f"{path} not found; regenerate it: " + regenerate_command(root, rel, False)
             )
         try:
             frame = pd.read_csv(path, dtype={"channel": str, "geometry": str, "state": str})
@@ -703,14 +455,14 @@ def _summary_variables(
         except Exception as exc:
             raise ResultsError(
                 f"{path} cannot be read ({type(exc).__name__}: {exc}); regenerate it: "
-                + _regenerate(root, rel, True)
+                + regenerate_command(root, rel, True)
             ) from exc
         missing = wanted.difference(frame.index)
         if len(missing):
             raise ResultsError(
                 f"{path} lacks {len(missing)} row(s) of requested labels, e.g. "
                 f"{dict(zip(POINT_COLUMNS, missing[0], strict=True))} (a table from an "
-                "earlier config?); regenerate it: " + _regenerate(root, rel, True)
+                "earlier config?); regenerate it: " + regenerate_command(root, rel, True)
             )
         frames.append(frame)
     table = frames[0]
