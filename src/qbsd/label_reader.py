@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import paths
 from .dataset import read_netcdf
 from .summaries import POINT_COLUMNS
 
@@ -31,7 +32,7 @@ LABEL_DIMS = tuple(column for column in POINT_COLUMNS if column != "state")
 
 #: Name and format of the sidecar of ``labels.csv`` (written by
 #: ``qbsd.workflow.write_manifest``).
-LAYOUT_NAME = "layout.json"
+LAYOUT_NAME = paths.LAYOUT
 LAYOUT_FORMAT = 1
 
 #: Decoded trajectories kept per process (least recently used goes first).

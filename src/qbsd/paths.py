@@ -51,6 +51,7 @@ def summary_outputs(tables, results: str | Path = RESULTS) -> dict[str, str]:
         out[f"{kind}_csv"] = summary(f"{kind}.csv", results)
         out[f"{kind}_nc"] = summary(f"{kind}.nc", results)
     out["labels"] = summary(LABELS, results)
+    out["layout"] = summary(LAYOUT, results)
     out["skipped"] = summary(SKIPPED, results)
     return out
 
@@ -81,3 +82,8 @@ def figure_log(kind: str, name: str, results: str | Path = RESULTS) -> str:
 def report_table(table: str, results: str | Path = RESULTS) -> str:
     """The HTML page of a summary table in the report."""
     return f"{results}/report/tables/{table}.html"
+
+
+def report_log(table: str, results: str | Path = RESULTS) -> str:
+    """The log of the job that writes :func:`report_table`."""
+    return f"{results}/{LOGS}/report/{table}.log"
