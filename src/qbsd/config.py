@@ -298,11 +298,17 @@ def large_n_section(config: Mapping) -> dict | None:
 
 
 def _axes(config: Mapping) -> list[tuple[str, Mapping]]:
-    """The sections that hold label axes: ``grid`` and, when set, ``large_n``."""
+    """The sections that hold numeric label axes: ``grid``, ``large_n`` and ``disorder``."""
     sections = [("grid", config["grid"])]
     if large_n_section(config) is not None:
         sections.append(("large_n", config["large_n"]))
+    if config.get("disorder"):
+        sections.append(("disorder", config["disorder"]))
     return sections
+
+
+#: The numeric label axes and the section that may hold each.
+NUMERIC_AXES = ("J", "gamma12", "n_th", "W", "W_J")
 
 
 def _finite_and_distinct(config: dict) -> list[str]:
@@ -310,16 +316,17 @@ def _finite_and_distinct(config: dict) -> list[str]:
     numbers = [("time.t_max", config["time"]["t_max"])]
     numbers += [(f"solver.{k}", config["solver"][k]) for k in ("rtol", "atol")]
     for section, axes in _axes(config):
-        for axis in ("J", "gamma12"):
-            numbers += [(f"{section}.{axis}[{i}]", v) for i, v in enumerate(axes[axis])]
+        for axis in NUMERIC_AXES:
+            values = axes.get(axis, [])
+            numbers += [(f"{section}.{axis}[{i}]", v) for i, v in enumerate(values)]
     for key, value in numbers:
         if not math.isfinite(value):
             problems.append(f"{key} = {_show(value)}: must be a finite number")
     if problems:
         return problems
     for section, axes in _axes(config):
-        for axis in ("J", "gamma12"):
-            values = axes[axis]
+        for axis in NUMERIC_AXES:
+            values = axes.get(axis, [])
             first: dict[float, float] = {}
             for v in values:
                 r = normalise(v)

@@ -8,7 +8,8 @@ with the union of their states. docs/model.md describes the physics of each.
 - ``thermal``: the bath occupation n_th against the ergotropy half-life,
   N = 5, the four geometries, classical against quantum.
 - ``depolarizing``: the depolarizing counterpart of the paper's Fig. 4b.
-- ``equal_ergotropy``: the classical-to-quantum family at N = 5.
+- ``equal_ergotropy``: the classical-to-quantum family at N = 5 (with the
+  paper's two states, whose ergotropy split is drawn too).
 - ``entangled``: product against entangled and dark states at N = 4 in every
   channel, and the collectively dark singlet pairs (all-to-all coupling at
   Gamma_12 = Gamma, amplitude damping) at N = 2 and 4.
@@ -60,7 +61,7 @@ def label_sets() -> list[LabelSet]:
     return [
         LabelSet("thermal", tuple(thermal), PRODUCT_STATES),
         LabelSet("depolarizing", tuple(_five("depolarizing")), PRODUCT_STATES),
-        LabelSet("equal_ergotropy", tuple(_five("relaxation")), family),
+        LabelSet("equal_ergotropy", tuple(_five("relaxation")), PRODUCT_STATES + family),
         LabelSet("entangled", tuple(entangled + dark), ENTANGLED_STATES),
         LabelSet("disorder", tuple(disorder), PRODUCT_STATES),
     ]

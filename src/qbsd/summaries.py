@@ -95,6 +95,14 @@ COLUMN_UNITS = {
 }
 
 
+def _extra_axes(ds: xr.Dataset) -> dict[str, float]:
+    """The label axes beyond the paper's: n_th (NaN for a channel without one), W, W_J."""
+    out = {}
+    for key, clean in (("n_th", np.nan), ("W", 0.0), ("W_J", 0.0)):
+        out[key] = float(ds[key]) if key in ds.variables else clean
+    return out
+
+
 def summarize(ds: xr.Dataset) -> pd.DataFrame:
     """One row per initial state of a trajectory dataset, every summary column.
 
@@ -122,6 +130,7 @@ def summarize(ds: xr.Dataset) -> pd.DataFrame:
             "geometry": str(ds["geometry"].values),
             "J": float(ds["J"]),
             "gamma12": float(ds["gamma12"]),
+            **_extra_axes(ds),
             "state": str(state),
         }
         for key in (
