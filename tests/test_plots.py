@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,10 @@ from matplotlib.figure import Figure
 
 import qbsd
 from qbsd import plots, style
+from qbsd.points import LABEL_KEYS
 from qbsd.summaries import summarize
+
+REPO = Path(__file__).resolve().parents[1]
 
 N_POINTS = 101
 T_MAX = 5.0
@@ -353,3 +357,341 @@ def test_large_n_rows_and_job(tmp_path, table):
             csv, png, png.with_suffix(".pdf"), log, {**large_n, "J": [7.0]}, "relaxation"
         )
     assert "failed" in log.read_text()
+
+
+# --------------------------------------------------------------------------
+# figures beyond the paper: synthetic summary tables, tiny real trajectories
+
+LABEL_COLUMNS = list(LABEL_KEYS)
+GEOMETRY_FACTOR = {"central": 0.8, "linear": 1.0, "circular": 1.1, "symmetric": 1.3}
+CENSORED = {("phase_damping", "classical"), ("amplitude_damping", "singlet_pairs")}
+
+
+def _half_life(label, state):
+    """A made-up half-life (NaN where censored): the jobs select and draw, they do not judge.
+
+    Censored: the classical state under phase damping, the dark singlet pairs
+    (collective amplitude damping at gamma12 = 1), the quantum state at W = 4.
+    """
+    if (label.channel, state) in CENSORED and (state != "singlet_pairs" or label.gamma12 == 1):
+        return np.nan
+    if state.startswith("equal_ergotropy:"):
+        c = float(state.split(":")[1])
+    else:
+        c = {"classical": 0.0, "quantum": 1.0}.get(state, 0.5)
+    tau = (0.4 + 0.3 * c**2) * GEOMETRY_FACTOR.get(label.geometry, 1.0)
+    return tau / (1 + 2 * label.n_th) * (1 + 0.1 * label.W)
+
+
+def _half_life_rows(labels, states):
+    rows = []
+    for label in labels:
+        for state in states:
+            tau = _half_life(label, state)
+            rows.append(
+                {
+                    **label.as_dict(),
+                    "state": state,
+                    "ergotropy_half_life": tau,
+                    "ergotropy_half_life_censored": bool(np.isnan(tau)),
+                    "health_ok": True,
+                }
+            )
+    return rows
+
+
+def _statistics_rows(labels, states, realisations=20):
+    """disorder_statistics rows: at W = 4 the quantum q90 is not reached (3 censored)."""
+    rows = []
+    for label in labels:
+        for state in states:
+            tau = _half_life(label, state)
+            spread = 0.05 * label.W
+            stats = {"mean": tau, "std": spread, "median": tau}
+            stats |= {"q10": tau - spread, "q90": tau + 2 * spread, "n_censored": 0}
+            if label.W == 4 and state == "quantum":
+                stats |= {"q90": np.nan, "n_censored": 3}
+            rows.append(
+                {
+                    **label.as_dict(),
+                    "state": state,
+                    "n_realisations": realisations,
+                    **{f"ergotropy_half_life_{k}": v for k, v in stats.items()},
+                }
+            )
+    return rows
+
+
+def _extension_tables(folder):
+    """half_lives.csv and disorder_statistics.csv with every table figure's labels."""
+    half, stats = [], []
+    for figure in ("thermal_half_life_vs_nth", "equal_ergotropy_crossover"):
+        labels, states = plots.figure_labels(figure)
+        half += _half_life_rows(labels, (*states, "classical", "quantum"))
+    labels, states = plots.figure_labels("entangled_vs_product")
+    half += _half_life_rows(labels, states)
+    labels, states = plots.figure_labels("disorder_half_life_vs_W")
+    half += _half_life_rows([lab for lab in labels if not lab.disordered], states)
+    stats += _statistics_rows([lab for lab in labels if lab.disordered], states)
+    folder.mkdir(parents=True, exist_ok=True)
+    half = pd.DataFrame(half).drop_duplicates(subset=[*LABEL_COLUMNS, "state"])
+    half.to_csv(folder / "half_lives.csv", index=False)
+    pd.DataFrame(stats).to_csv(folder / "disorder_statistics.csv", index=False)
+    return {
+        "half_lives": folder / "half_lives.csv",
+        "disorder_statistics": folder / "disorder_statistics.csv",
+    }
+
+
+TABLE_FIGURES = [
+    "thermal_half_life_vs_nth",
+    "equal_ergotropy_crossover",
+    "entangled_vs_product",
+    "disorder_half_life_vs_W",
+]
+
+
+def _check_sizes(stem, kilobytes=10):
+    _check_written(stem)
+    for suffix in (".png", ".pdf"):
+        size = stem.with_name(stem.name + suffix).stat().st_size
+        assert size > kilobytes * 1000, (stem, suffix, size)
+
+
+@pytest.mark.parametrize("figure", TABLE_FIGURES)
+def test_extension_table_figure_jobs(tmp_path, figure):
+    tables = _extension_tables(tmp_path / "summary")
+    spec = plots.EXTENSION_FIGURES[figure]
+    png = tmp_path / "figures" / "extensions" / f"{figure}.png"
+    log = tmp_path / "logs" / f"{figure}.log"
+    inputs = {table: str(tables[table]) for table in spec.tables}
+    plots.extension_figure_job(figure, png, png.with_suffix(".pdf"), log, **inputs)
+    _check_sizes(png.with_suffix(""))
+    assert f"{figure}: " in log.read_text() and "rows" in log.read_text()
+
+
+def test_extension_job_names_the_missing_labels(tmp_path):
+    tables = _extension_tables(tmp_path / "summary")
+    frame = pd.read_csv(tables["half_lives"])
+    thin = frame[~((frame["channel"] == "thermal") & (frame["n_th"] == 0.25))]
+    thin.to_csv(tables["half_lives"], index=False)
+    png, log = tmp_path / "t.png", tmp_path / "t.log"
+    with pytest.raises(
+        ValueError, match=r"half_lives table has no rows for channel=thermal.*n_th=0.25"
+    ):
+        plots.extension_figure_job(
+            "thermal_half_life_vs_nth",
+            png,
+            tmp_path / "t.pdf",
+            log,
+            half_lives=str(tables["half_lives"]),
+        )
+    assert "failed" in log.read_text() and not png.exists()
+    with pytest.raises(ValueError, match="reads disorder_statistics"):
+        plots.extension_figure_job(
+            "disorder_half_life_vs_W",
+            png,
+            tmp_path / "t.pdf",
+            log,
+            half_lives=str(tables["half_lives"]),
+        )
+    with pytest.raises(ValueError, match="unknown extension figure"):
+        plots.extension_figure_job("fig9", png, tmp_path / "t.pdf", log)
+
+
+def _marker_texts(fig):
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_censored_half_lives_are_markers_never_t_max(tmp_path):
+    """Entangled and dark states: the censored singlet pairs sit at the top, labelled."""
+    tables = _extension_tables(tmp_path / "summary")
+    frame = pd.read_csv(tables["half_lives"])
+    labels, _ = plots.figure_labels("entangled_vs_product")
+    dark = [lab for lab in labels if lab.gamma12 == 1.0]
+    main = frame[frame["gamma12"] == 0.5]
+    fig = plots.entangled_vs_product(main, dark=frame[frame["gamma12"] == 1.0])
+    assert any("not reached" in t for t in _marker_texts(fig))
+    panel = fig.axes[4]  # the dark panel
+    assert [t.get_text() for t in panel.texts] == ["not reached"] * len(
+        {lab.n_cells for lab in dark}
+    )
+    finite = frame["ergotropy_half_life"].dropna()
+    for ax in fig.axes[:5]:
+        for line in ax.get_lines():
+            y = np.asarray(line.get_ydata(), float)
+            if line.get_transform() == ax.get_xaxis_transform():  # open markers on top
+                assert np.allclose(y, 0.96)
+            else:  # drawn values are table values, nothing at t_max
+                assert np.all(np.isin(np.round(y, 12), np.round(finite.to_numpy(), 12)))
+
+
+def test_disorder_series_counts_censoring():
+    stats = pd.DataFrame(
+        {
+            "W": [1.0, 4.0],
+            "ergotropy_half_life_mean": [0.5, 0.6],
+            "ergotropy_half_life_q10": [0.4, 0.5],
+            "ergotropy_half_life_q90": [0.6, np.nan],
+            "ergotropy_half_life_n_censored": [0, 3],
+        }
+    )
+    clean = pd.DataFrame({"ergotropy_half_life": [np.nan], "ergotropy_half_life_censored": [True]})
+    series = plots.extensions.disorder_series(stats, clean, "ergotropy_half_life")
+    assert series["W"].tolist() == [0.0, 1.0, 4.0]
+    assert series["q90_censored"].tolist() == [True, False, True]
+    assert series["mean_censored"].tolist() == [True, False, False]
+    assert series["partial"].tolist() == [False, False, True]
+
+
+def test_disorder_figure_draws_w0_from_the_clean_labels(tmp_path):
+    tables = _extension_tables(tmp_path / "summary")
+    stats = pd.read_csv(tables["disorder_statistics"])
+    clean = pd.read_csv(tables["half_lives"])
+    fig = plots.disorder_half_life_vs_W(stats, clean=clean)
+    means = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 5]
+    assert [list(line.get_xdata()) for line in means] == [[0.0, 0.5, 1.0, 2.0, 4.0]] * 2
+    texts = " ".join(_marker_texts(fig))
+    assert "10-90 %" in texts and "not reached" in texts and "some did not" in texts
+
+
+@pytest.fixture(scope="module")
+def five_cell_results(tmp_path_factory):
+    """Tiny N = 5 trajectories (depolarizing and relaxation, four geometries) and a manifest."""
+    results = tmp_path_factory.mktemp("ext") / "results"
+    rows, paths = [], []
+    for channel in ("depolarizing", "relaxation"):
+        for geometry in GEOMETRIES:
+            ds = qbsd.simulate(5, geometry, 2.0, 0.5, channel, STATES, 2.0, 21)
+            relpath = f"trajectories/{channel}/N5/{geometry}/J2_g0.5.nc"
+            qbsd.write_netcdf(ds, results / relpath)
+            paths.append(str(results / relpath))
+            label = {"channel": channel, "n_cells": 5, "geometry": geometry, "J": 2.0}
+            label |= {"gamma12": 0.5, "n_th": 0.0, "W": 0.0, "W_J": 0.0}
+            rows.append({**label, "point": relpath[13:-3], "trajectory": relpath, "paper": False})
+    (results / "summary").mkdir()
+    pd.DataFrame(rows).to_csv(results / "summary" / "labels.csv", index=False)
+    return results, paths
+
+
+@pytest.mark.parametrize("figure", ["depolarizing_fig4b", "ergotropy_split"])
+def test_extension_trajectory_figure_jobs(tmp_path, five_cell_results, figure):
+    results, paths = five_cell_results
+    png = tmp_path / f"{figure}.png"
+    log = tmp_path / f"{figure}.log"
+    labels = results / "summary" / "labels.csv"
+    plots.extension_figure_job(
+        figure, png, png.with_suffix(".pdf"), log, labels=str(labels), trajectories=paths
+    )
+    _check_sizes(png.with_suffix(""))
+    assert "4 trajectories" in log.read_text()
+    with pytest.raises(ValueError, match="not among the inputs"):
+        plots.extension_figure_job(
+            figure, png, png.with_suffix(".pdf"), log, labels=str(labels), trajectories=paths[:1]
+        )
+
+
+def test_depolarizing_fig4b_draws_the_depolarizing_trajectories(five_cell_results):
+    results, _ = five_cell_results
+    datasets = [
+        qbsd.dataset.read_netcdf(p)
+        for p in sorted((results / "trajectories" / "depolarizing").rglob("*.nc"))
+    ]
+    fig = plots.depolarizing_fig4b(datasets)
+    title = fig.legends[0].get_title().get_text()
+    assert "depolarizing" in title and "$N = 5$" in title
+    [inset] = fig.axes[0].child_axes
+    assert len(inset.get_lines()) == 4 and inset.get_ylim()[1] > 0.1
+
+
+def test_ergotropy_split_lines_are_the_stored_series(five_cell_results):
+    results, _ = five_cell_results
+    ds = qbsd.dataset.read_netcdf(results / "trajectories/relaxation/N5/central/J2_g0.5.nc")
+    fig = plots.ergotropy_split(ds)
+    lines = fig.axes[0].get_lines()
+    quantum = ds.sel(state="quantum")
+    for line, name in zip(
+        lines, ("ergotropy", "ergotropy_incoherent", "ergotropy_coherent"), strict=True
+    ):
+        np.testing.assert_array_equal(line.get_ydata(), quantum[name].values)
+
+
+def test_extension_missing_trajectory_labels_are_named(tmp_path, five_cell_results):
+    results, paths = five_cell_results
+    manifest = pd.read_csv(results / "summary" / "labels.csv")
+    thin = tmp_path / "summary" / "labels.csv"
+    thin.parent.mkdir()
+    manifest[manifest["geometry"] != "circular"].to_csv(thin, index=False)
+    with pytest.raises(
+        ValueError, match=r"label manifest .* no rows for channel=depolarizing.*geometry=circular"
+    ):
+        plots.extension_figure_job(
+            "depolarizing_fig4b",
+            tmp_path / "d.png",
+            tmp_path / "d.pdf",
+            tmp_path / "d.log",
+            labels=str(thin),
+            trajectories=paths,
+        )
+
+
+def test_extension_inputs_come_from_the_study():
+    from qbsd.config import load_study, read_config_file
+    from qbsd.workflow import summary_outputs
+
+    config = read_config_file(REPO / "config" / "config.yaml")
+    config.update(extension_figures=True, large_n=None)
+    config["grid"] = {**config["grid"], "n_cells": [1, 2], "channel": ["relaxation"]}
+    study = load_study(config)
+    summary = summary_outputs("results")
+    inputs = plots.extension_inputs("depolarizing_fig4b", study, summary)
+    assert inputs["labels"] == summary["labels"]
+    assert sorted(inputs["trajectories"]) == [
+        f"results/trajectories/depolarizing/N5/{g}/J2_g0.5.nc" for g in sorted(GEOMETRIES)
+    ]
+    assert plots.extension_inputs("disorder_half_life_vs_W", study, summary) == {
+        "half_lives": summary["half_lives_csv"],
+        "disorder_statistics": summary["disorder_statistics_csv"],
+    }
+
+
+# --------------------------------------------------------------------------
+# the rules: the collector draws the extension figures only when asked
+
+RULES_STUDY = """
+grid:
+  n_cells: [1]
+  geometry: [linear]
+  J: [2.0]
+  gamma12: [0.5]
+  channel: [relaxation, thermal]
+  n_th: [0.0, 0.5]
+states: [classical, quantum]
+time:
+  t_max: 2.0
+  n_points: 21
+paper_figures: false
+large_n: null
+extension_figures: {extensions}
+"""
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+@pytest.mark.parametrize("extensions", [True, False])
+def test_figures_collector_draws_extension_figures_only_when_asked(tmp_path, extensions):
+    from snakerun import job_counts, run_snakemake
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(RULES_STUDY.format(extensions=str(extensions).lower()))
+    done = run_snakemake(tmp_path, config, "-n", "--cores", "1", "figures")
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    counts = job_counts(output)
+    for figure in plots.EXTENSION_FIGURES:
+        assert counts.get(figure, 0) == int(extensions), figure
+        assert (f"results/figures/extensions/{figure}.png" in output) == extensions
+    # one sweep facet per channel, and per n_th of the thermal channel
+    for facet in ("relaxation", "thermal/nth0", "thermal/nth0.5"):
+        assert f"results/figures/sweep/{facet}/half_life_map_N1.png" in output, facet
+    assert counts["half_life_map"] == 3 and counts["half_life_vs_n"] == 3

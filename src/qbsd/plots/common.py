@@ -56,8 +56,10 @@ def fmt3(x: float) -> str:
 
 
 def rate(x: float) -> str:
-    """A rate in units of Gamma for mathtext: 0, 2\\,Gamma, 0.5\\,Gamma."""
-    return "0" if x == 0 else rf"{fmt(x)}\,\Gamma"
+    """A rate in units of Gamma for mathtext: 0, Gamma, 2\\,Gamma, 0.5\\,Gamma."""
+    if x == 0:
+        return "0"
+    return r"\Gamma" if x == 1 else rf"{fmt(x)}\,\Gamma"
 
 
 def couplings_text(J: float, gamma12: float, sep: str = ", ") -> str:

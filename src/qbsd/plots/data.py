@@ -29,6 +29,7 @@ import xarray as xr
 
 from ..channels import CHANNELS, channel_parameters
 from ..dataset import read_netcdf
+from ..paths import results_of_summary
 from ..points import LABEL_KEYS, LARGE_N_GEOMETRY, Label
 from . import style
 
@@ -236,13 +237,14 @@ def label_axes_rows(
 ) -> pd.DataFrame:
     """Rows a figure may draw together: clean labels, one n_th per bath channel.
 
-    A channel with a bath occupation keeps the rows at ``n_th`` (when None:
-    the one value the table holds, else ``ValueError`` naming ``function``),
-    unless ``n_th`` is among the axes ``shown``. A channel without one keeps
-    one row per label and state: its labels at several n_th are one
-    simulation, the same numbers.
+    The clean labels (``W = W_J = 0``) unless ``W`` is among the axes
+    ``shown`` (then the caller fixes ``W_J``). A channel with a bath
+    occupation keeps the rows at ``n_th`` (when None: the one value the
+    table holds, else ``ValueError`` naming ``function``), unless ``n_th`` is
+    shown. A channel without one keeps one row per label and state: its
+    labels at several n_th are one simulation, the same numbers.
     """
-    frame = clean_rows(frame)
+    frame = with_label_axes(frame) if "W" in shown else clean_rows(frame)
     parts = []
     for channel, rows in frame.groupby("channel", sort=False):
         if has_bath(str(channel)) and "n_th" not in shown:
@@ -346,7 +348,7 @@ def manifest_datasets(
     and link means, which the isomorphism keeps. Every file must be among
     ``trajectories`` (the rule's input).
     """
-    results = Path(labels_csv).parent.parent
+    results = results_of_summary(labels_csv)
     given = {Path(t).resolve() for t in trajectories}
     datasets = []
     for row in rows.itertuples(index=False):

@@ -23,9 +23,6 @@ from . import extensions as figures
 from .data import label_dicts, manifest_datasets, read_table, require_rows, rows_of
 from .jobs import job_log, output_stem, trajectory_inputs
 
-#: Where the extension figures go, relative to the workflow's working directory.
-FOLDER = "results/figures/extensions"
-
 
 @dataclass(frozen=True)
 class ExtensionFigure:
@@ -64,12 +61,6 @@ def figure_labels(figure: str) -> tuple[list[Label], tuple[str, ...]]:
         return labels, spec.states or PRODUCT_STATES
     chosen = {s.name: s for s in label_sets()}[spec.label_set]
     return list(chosen.labels), spec.states or chosen.states
-
-
-def figure_path(figure: str, fmt: str = "png") -> str:
-    """The figure's file, relative to the workflow's working directory."""
-    _spec(figure)
-    return f"{FOLDER}/{figure}.{fmt}"
 
 
 def extension_inputs(figure: str, study, summary: Mapping[str, str]) -> dict:

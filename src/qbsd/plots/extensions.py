@@ -273,7 +273,7 @@ def _series(one_state: xr.Dataset, name: str) -> np.ndarray:
 
 @style.styled
 def ergotropy_split(
-    datasets: Datasets, stem: Stem = None, *, state: str = "quantum", t_max: float | None = 5.0
+    datasets: Datasets, stem: Stem = None, *, state: str = "quantum", t_max: float | None = 2.5
 ) -> Figure:
     """E, its incoherent part E_i and its coherent part E_c = E - E_i against time.
 
@@ -335,7 +335,7 @@ def _categorical_points(ax, rows, categories, key, states, quantity) -> list[flo
         if cens:
             censored_marker(ax, cens, color, ms=5)
         flagged += cens
-    ax.set_xticks(range(len(categories)), [str(c) for c in categories])
+    ax.set_xticks(range(len(categories)), [str(c) for c in categories], fontsize=6.5)
     ax.set_xlim(-0.6, len(categories) - 0.4)
     ax.xaxis.set_minor_locator(NullLocator())
     return flagged
