@@ -695,3 +695,112 @@ def test_figures_collector_draws_extension_figures_only_when_asked(tmp_path, ext
     for facet in ("relaxation", "thermal/nth0", "thermal/nth0.5"):
         assert f"results/figures/sweep/{facet}/half_life_map_N1.png" in output, facet
     assert counts["half_life_map"] == 3 and counts["half_life_vs_n"] == 3
+
+
+# --------------------------------------------------------------------------
+# sweep figures with the label axes beyond the paper: no mixing
+
+
+def _axes_table():
+    """Labels of N = 3 (linear), J and gamma12 in {0, 2} x {0, 0.5}: relaxation at two n_th
+    (the same numbers: its labels ignore n_th), thermal at two n_th, and disordered rows
+    (W = 1) whose half-lives must never be drawn by a sweep figure."""
+    rows = []
+    for channel, n_th, W, base in [
+        ("relaxation", 0.0, 0.0, 1.0),
+        ("relaxation", 0.5, 0.0, 1.0),
+        ("relaxation", 0.0, 1.0, 7.0),
+        ("thermal", 0.0, 0.0, 2.0),
+        ("thermal", 0.5, 0.0, 3.0),
+    ]:
+        for J in (0.0, 2.0):
+            for gamma12 in (0.0, 0.5):
+                for k, state in enumerate(STATES):
+                    tau = base + 0.1 * k + 0.01 * J + 0.001 * gamma12
+                    rows.append(
+                        {
+                            "channel": channel,
+                            "n_cells": 3,
+                            "geometry": "linear",
+                            "J": J,
+                            "gamma12": gamma12,
+                            "n_th": n_th,
+                            "W": W,
+                            "W_J": 0.0,
+                            "state": state,
+                            "ergotropy_half_life": tau,
+                            "ergotropy_half_life_censored": False,
+                            "xi0": 0.5,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def _cell_values(fig):
+    """The half-lives printed in the classical and quantum panels of a one-geometry map."""
+    return {
+        float(t.get_text())
+        for ax in fig.axes[:2]
+        for t in ax.texts
+        if t.get_text().replace(".", "").isdigit()
+    }
+
+
+def test_sweep_figures_draw_one_n_th_and_clean_labels_only():
+    frame = _axes_table()
+    grid = {
+        "channel": ["relaxation", "thermal"],
+        "n_cells": [3],
+        "geometry": ["linear"],
+        "J": [0.0, 2.0],
+        "gamma12": [0.0, 0.5],
+        "n_th": [0.0, 0.5],
+    }
+    rows = plots.grid_rows(frame, grid)
+    assert set(rows["W"]) == {0.0} and len(rows) == 4 * 4 * len(STATES)
+    hot = plots.half_life_heatmap(rows, channel="thermal", n_th=0.5)
+    assert {int(v) for v in _cell_values(hot)} == {3}  # only the n_th = 0.5 labels
+    with pytest.raises(ValueError, match=r"thermal.*n_th = \[0\.0, 0\.5\]; choose one"):
+        plots.half_life_heatmap(rows, channel="thermal")
+    cold = plots.half_life_heatmap(rows, channel="relaxation")  # n_th ignored: one row each
+    assert {int(v) for v in _cell_values(cold)} == {1}
+    fig = plots.half_life_vs_n(rows, channel="thermal", n_th=0.0, J=2.0)
+    drawn = {y for ax in fig.axes for line in ax.get_lines() for y in line.get_ydata()}
+    assert {int(y) for y in drawn} == {2}
+
+
+@pytest.mark.parametrize(
+    ("facet", "expected"), [("thermal/nth0.5", 3), ("thermal/nth0", 2), ("relaxation", 1)]
+)
+def test_sweep_figure_job_draws_its_facet(tmp_path, facet, expected):
+    csv = tmp_path / "half_lives.csv"
+    _axes_table().to_csv(csv, index=False)
+    grid = {
+        "channel": ["relaxation", "thermal"],
+        "n_cells": [3],
+        "geometry": ["linear"],
+        "J": [0.0, 2.0],
+        "gamma12": [0.0, 0.5],
+        "n_th": [0.0, 0.5],
+    }
+    assert facet in plots.sweep_facets(grid)
+    png = tmp_path / facet / "half_life_map_N3.png"
+    log = tmp_path / "map.log"
+    plots.sweep_figure_job(
+        "half_life_map", csv, png, png.with_suffix(".pdf"), log, grid, facet=facet, n_cells="3"
+    )
+    _check_written(png.with_suffix(""))
+    assert f"'channel': '{facet.split('/')[0]}'" in log.read_text()
+
+
+def test_facets_and_their_wildcards():
+    grid = {"channel": ["relaxation", "thermal"], "n_th": [0.0, 0.25]}
+    assert plots.sweep_facets(grid) == ["relaxation", "thermal/nth0", "thermal/nth0.25"]
+    assert plots.facet_values({"facet": "thermal/nth0.25", "n_cells": "4"}) == {
+        "channel": "thermal",
+        "n_th": 0.25,
+        "n_cells": 4,
+    }
+    assert plots.facet_values({"facet": "relaxation"}) == {"channel": "relaxation"}
+    with pytest.raises(ValueError, match="not <channel> or <channel>/nth<n_th>"):
+        plots.facet_wildcards("thermal/W1")

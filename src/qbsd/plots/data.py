@@ -187,7 +187,7 @@ def unique_value(frame: pd.DataFrame, key: str, given, function: str):
     """``given``, or the one value of column ``key``; ``ValueError`` when there are several."""
     if given is not None:
         return given
-    values = sorted(frame[key].dropna().unique())
+    values = sorted(v.item() if hasattr(v, "item") else v for v in frame[key].dropna().unique())
     if len(values) != 1:
         raise ValueError(
             f"{function}: the table holds {key} = {values}; choose one with {key}=..."
