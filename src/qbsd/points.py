@@ -394,9 +394,13 @@ class Study:
     def __post_init__(self) -> None:
         self.points: dict[str, DistinctPoint] = {}
         self.labels_of: dict[str, list[Assignment]] = {}
+        order = dict.fromkeys(self.config.get("states", ()))
         for a in self.assignments:
             self.points.setdefault(a.point.id, a.point)
             self.labels_of.setdefault(a.point.id, []).append(a)
+            order.update(dict.fromkeys(a.states))
+        self._states = tuple(order)
+        self._settings: dict[str, dict] = {}
 
     @property
     def labels(self) -> list[Label]:
@@ -405,15 +409,12 @@ class Study:
     @property
     def states(self) -> list[str]:
         """Every state of the study: the config's, then those only extension labels ask for."""
-        order = dict.fromkeys(self.config["states"])
-        for a in self.assignments:
-            order.update(dict.fromkeys(a.states))
-        return list(order)
+        return list(self._states)
 
     def point_states(self, point: DistinctPoint) -> list[str]:
         """The states simulated at ``point``: every state a label it serves asks for."""
         wanted = {s for a in self.labels_of[point.id] for s in a.states}
-        return [s for s in self.states if s in wanted]
+        return [s for s in self._states if s in wanted]
 
     def large_n_channels(self) -> list[str]:
         """Channels with simulated ``large_n`` labels, in config order (one figure each)."""
@@ -426,7 +427,12 @@ class Study:
         return [p.path for p in self.points.values()]
 
     def point_settings(self, point: DistinctPoint) -> dict:
-        """Everything that determines the trajectory of ``point`` (JSON-able)."""
+        """Everything that determines the trajectory of ``point`` (JSON-able; a fresh copy)."""
+        if point.id not in self._settings:
+            self._settings[point.id] = self._point_settings(point)
+        return dict(self._settings[point.id])
+
+    def _point_settings(self, point: DistinctPoint) -> dict:
         cfg = self.config
         return {
             **point.settings(),
