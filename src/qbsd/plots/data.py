@@ -156,11 +156,16 @@ def by_geometry(datasets: Datasets) -> list[xr.Dataset]:
 def with_label_axes(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every label axis: a missing ``n_th``, ``W``, ``W_J`` is its default 0.
 
-    Tables built by :func:`qbsd.summaries.summarize` on one trajectory have
-    the paper's axes only; the workflow's tables have all of them.
+    Tables of an older layout have the paper's axes only; a table built by
+    :func:`qbsd.summaries.summarize` on one trajectory has ``n_th`` NaN for a
+    channel without bath occupation (read here as 0, the label default);
+    the workflow's tables have every axis of every label.
     """
-    missing = {k: v for k, v in EXTRA_AXES.items() if k not in frame.columns}
-    return frame.assign(**missing) if missing else frame
+    filled = {k: v for k, v in EXTRA_AXES.items() if k not in frame.columns}
+    for key, default in EXTRA_AXES.items():
+        if key in frame.columns and frame[key].isna().any():
+            filled[key] = frame[key].fillna(default)
+    return frame.assign(**filled) if filled else frame
 
 
 def filter_rows(frame: pd.DataFrame, **criteria) -> pd.DataFrame:
@@ -267,15 +272,18 @@ def grid_rows(table: pd.DataFrame, grid: Mapping) -> pd.DataFrame:
     extension figures; the sweep figures show the grid only. Floats compared
     to 1e-9.
     """
-    return filter_rows(
+    rows = filter_rows(
         clean_rows(table),
         channel=list(grid["channel"]),
         n_cells=[int(n) for n in grid["n_cells"]],
         geometry=list(grid["geometry"]),
         J=[float(v) for v in grid["J"]],
         gamma12=[float(v) for v in grid["gamma12"]],
-        n_th=[float(v) for v in grid.get("n_th", [0.0])],
     )
+    # n_th is an axis of a channel with a bath only; the others ignore it
+    bath = rows["channel"].map(lambda c: has_bath(str(c))).to_numpy(dtype=bool)
+    on_grid = filter_rows(rows, n_th=[float(v) for v in grid.get("n_th", [0.0])]).index
+    return rows[~bath | rows.index.isin(on_grid)]
 
 
 def large_n_rows(table: pd.DataFrame, large_n: Mapping, channel: str) -> pd.DataFrame:
@@ -311,10 +319,15 @@ def require_rows(frame: pd.DataFrame, figure: str, table: str, needed: Iterable[
 
 
 def label_dicts(labels: Iterable[Label], states: Sequence[str] = ()) -> list[dict]:
-    """The axes of each label as a dict, once per state of ``states`` (when given)."""
+    """The axes of each label as a dict, once per state of ``states`` (when given).
+
+    ``n_th`` only for a channel with a bath occupation (the others ignore it).
+    """
     out = []
     for label in labels:
         axes = label.as_dict()
+        if not has_bath(label.channel):
+            del axes["n_th"]
         out += [{**axes, "state": s} for s in states] if states else [axes]
     return out
 
