@@ -160,6 +160,7 @@ time:
   n_points: 101
 unphysical: error
 paper_figures: false
+extension_figures: false
 large_n: null
 """
 N_POINTS = 37  # N = 1: 1; N = 2: 4; N = 3: 8 (chain, triangle); N = 5, 6: 12 each
@@ -491,6 +492,7 @@ time:
   t_max: 4.0
   n_points: 101
 paper_figures: false
+extension_figures: false
 large_n: null
 """
 
