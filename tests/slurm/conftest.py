@@ -6,7 +6,7 @@ and stops exactly those processes at the end.  Tests are skipped, with the
 reason, where that is impossible (not root, no apt-get).
 
 ``slurm_report`` is a list of lines printed in pytest's terminal summary
-(measurements such as the cost of one simulation inside a group job).
+(measurements such as the cost of a simulation inside a batch job).
 
 ``run_snakemake_on_slurm(workdir, extra_args, timeout)`` runs
 ``snakemake --profile profiles/slurm`` in ``workdir`` against that cluster,
