@@ -1,23 +1,23 @@
 """The qbsd study itself on a real single-node SLURM cluster, against a local run.
 
-A small study (4 distinct points, N <= 3) runs twice up to its summary tables
-(the ``summarise`` rule; the figures are local rules, drawn the same way on a
-cluster, and are left out to keep the test short):
+A study of 200 small distinct points (two channels, N <= 3, 11 x 3 couplings)
+runs twice up to its summary tables (the ``summarise`` rule; the figures are
+local rules, drawn the same way on a cluster, and are left out to keep the
+test short):
 
 * with ``snakemake --profile profiles/slurm`` on the cluster, the site values
   in the environment (QBSD_SLURM_PARTITION / QBSD_SLURM_ACCOUNT);
 * with ``snakemake --cores 2`` in another directory, as a user without a
   cluster would.
 
-The tests check that every simulation ran inside a SLURM job, that the small
-points were batched into fewer submissions than points, with the resources
-the workflow derives from N, and that every trajectory and summary table of
-the cluster run equals the local run's.
+The tests check that every simulation ran inside a SLURM job, that the 200
+points went out in at most 20 submissions (one per batch of qbsd.batches,
+with the resources the batch derives from its points), and that every
+trajectory and summary table of the cluster run equals the local run's.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import subprocess
@@ -30,50 +30,56 @@ import pytest
 import xarray as xr
 import yaml
 
-from qbsd.workflow import memory_mb, runtime_minutes
+from qbsd.batches import plan
+from qbsd.config import load_study
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 170  # seconds for the cluster run, then SIGTERM (SIGKILL 10 s later)
+TIMEOUT = 600  # seconds for the cluster run, then SIGTERM (SIGKILL 10 s later)
 
 STUDY = {
     "grid": {
         "n_cells": [1, 2, 3],
-        "geometry": ["linear", "symmetric"],
-        "J": [2.0],
-        "gamma12": [0.5],
-        "channel": ["relaxation"],
+        "geometry": ["linear", "circular"],
+        "J": [0.5 * k for k in range(1, 12)],
+        "gamma12": [0.1, 0.25, 0.5],
+        "channel": ["relaxation", "phase_damping"],
     },
     "states": ["full", "quantum"],
     "time": {"t_max": 2.0, "n_points": 51},
     "paper_figures": False,
+    "extension_figures": False,
 }
-# Distinct points: N = 1; N = 2 (linear = symmetric); N = 3 chain and triangle.
-N_POINTS = 1 + 1 + 2
-N_STATES = len(STUDY["states"])
-# Two simulations per group job, not the profile's 20: the 4 points become two
-# submissions, which run side by side on the node's two CPUs. (The plugin's
-# status checks back off by 10 s after each check that finds no finished job,
-# at 1, 12, 33, 64 s after submission here: group jobs that end within about
-# 30 s keep the test a half-minute shorter than one group of 4.)
-GROUP_SIZE = 2
+# Distinct points per channel: N = 1: 1; N = 2: 33 (linear = circular);
+# N = 3: 66 (chain and triangle, 33 couplings each).
+N_POINTS = 2 * (1 + 33 + 66)
+#: The most SLURM submissions the 200 points may take.
+MAX_SUBMISSIONS = 20
 TARGET = "summarise"
 
 # Trajectory attributes that must agree; the others record how and when a file
 # was made (command, history, solver timings, checksum, library versions).
-SAME_ATTRS = ("point_id", "config_hash", "point_settings", "settings", "health_ok")
+SAME_ATTRS = ("point_id", "config_hash", "point_settings", "settings", "code_version", "health_ok")
+
+
+def _study() -> dict:
+    study = dict(STUDY)
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    # the default study's large-N and extension points are not small
+    if "large_n" in schema.get("properties", {}):
+        study["large_n"] = None
+    if "extension_figures" in schema.get("properties", {}):
+        study["extension_figures"] = False
+    return study
 
 
 def _study_yaml() -> str:
-    study = dict(STUDY)
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    if "large_n" in schema.get("properties", {}):
-        study["large_n"] = None  # the default study's large-N points are not small
-    return yaml.safe_dump(study, sort_keys=False)
+    return yaml.safe_dump(_study(), sort_keys=False)
 
 
 def _snakefile_args() -> list[str]:
+    # last: --configfile takes every argument that follows it
     return ["--snakefile", str(REPO / "Snakefile"), "--configfile", "study.yaml"]
 
 
@@ -87,18 +93,20 @@ def _trajectories(workdir: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in (root / "trajectories").rglob("*.nc"))
 
 
-def _log_of(workdir: Path, trajectory: str) -> Path:
-    relative = Path(trajectory).relative_to("trajectories").with_suffix(".log")
-    return workdir / "results" / "logs" / "simulate" / relative
+def _batch_log(workdir: Path, batch_name: str) -> str:
+    return (workdir / "results" / "logs" / "simulate" / f"{batch_name}.log").read_text()
 
 
-def _slurm_job_id(log: Path) -> str | None:
-    found = re.search(r"^SLURM_JOB_ID: (\d+)$", log.read_text(), re.M)
+def _slurm_job_id(log: str) -> str | None:
+    found = re.search(r"^batch of \d+ points on \S+ \(pid \d+, SLURM_JOB_ID (\d+)\)$", log, re.M)
     return found[1] if found else None
 
 
-def _n_cells(trajectory: str) -> int:
-    return int(re.search(r"/N(\d+)/", trajectory)[1])
+@pytest.fixture(scope="module")
+def batches():
+    study = load_study(_study())
+    assert len(study.points) == N_POINTS
+    return plan(study)
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +116,7 @@ def cluster_run(slurm_cluster, tmp_path_factory):
     (workdir / "study.yaml").write_text(_study_yaml())
     start = time.monotonic()
     proc = slurm_cluster.run_snakemake_on_slurm(
-        workdir,
-        [*_snakefile_args(), f"--group-components=simulate_small={GROUP_SIZE}", TARGET],
-        timeout=TIMEOUT,
+        workdir, [TARGET, *_snakefile_args()], timeout=TIMEOUT
     )
     seconds = time.monotonic() - start
     assert proc.returncode == 0, _explain(proc, slurm_cluster)
@@ -119,7 +125,7 @@ def cluster_run(slurm_cluster, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    """The same study with the local executor, outside SLURM."""
+    """The same study with the local executor, outside SLURM: (workdir, seconds)."""
     workdir = tmp_path_factory.mktemp("local_study")
     (workdir / "study.yaml").write_text(_study_yaml())
     env = {
@@ -128,88 +134,98 @@ def local_run(tmp_path_factory):
         if not k.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_"))
     }
     env["PYTHONWARNINGS"] = "ignore"
+    start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", *_snakefile_args(), "--cores", "2", TARGET],
+        [sys.executable, "-m", "snakemake", TARGET, "--cores", "2", *_snakefile_args()],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
+        timeout=900,
         check=False,
     )
     assert proc.returncode == 0, _explain(proc)
-    return workdir
+    return workdir, time.monotonic() - start
 
 
-def test_every_simulation_ran_as_a_batched_slurm_job(slurm_cluster, cluster_run, slurm_report):
+def test_every_batch_is_one_slurm_submission(slurm_cluster, cluster_run, batches, slurm_report):
     workdir, proc, seconds = cluster_run
     trajectories = _trajectories(workdir)
-    assert len(trajectories) == N_POINTS, trajectories
+    assert len(trajectories) == N_POINTS
+    assert sorted(str(Path(p).relative_to("results")) for b in batches for p in b.paths) == (
+        trajectories
+    )
 
-    # each simulation's log names the SLURM job it ran in
-    job_of = {t: _slurm_job_id(_log_of(workdir, t)) for t in trajectories}
-    assert all(job_of.values()), f"simulations that ran outside SLURM: {job_of}"
-    members: dict[str, list[str]] = {}
-    for trajectory, job_id in job_of.items():
-        members.setdefault(job_id, []).append(trajectory)
-
-    # batching: the small points share group submissions of up to GROUP_SIZE
-    assert len(members) == math.ceil(N_POINTS / GROUP_SIZE) < N_POINTS, members
-    assert all(len(m) <= GROUP_SIZE for m in members.values()), members
+    # each batch's log names the SLURM job it ran in, and every point was written there
+    job_of = {}
+    for batch in batches:
+        log = _batch_log(workdir, batch.name)
+        job_of[batch.name] = _slurm_job_id(log)
+        assert job_of[batch.name], f"{batch.name} ran outside SLURM:\n{log[:500]}"
+        for point in batch.points:
+            assert f"point {point.id}: wrote {point.path}" in log, (batch.name, point.id)
+        assert f"batch: {len(batch.points)} computed, 0 kept, 0 failed" in log
+    assert len(set(job_of.values())) == len(batches)  # one submission per batch
 
     # sacct: this run submitted exactly these jobs (summarise stayed on the
-    # submit host), and each COMPLETED with the site's partition and account
+    # submit host), at most MAX_SUBMISSIONS, and each COMPLETED with the site's
+    # partition and account and the batch's own resources
     run_id = re.search(r"^SLURM run ID: (\S+)$", proc.stdout, re.M)[1]
     records = {r["JobIDRaw"]: r for r in slurm_cluster.sacct() if r["JobName"] == run_id}
-    assert set(records) == set(members), (records, members)
+    assert len(records) <= MAX_SUBMISSIONS, len(records)
+    assert set(records) == set(job_of.values()), (records, job_of)
+    by_job = {job_id: name for name, job_id in job_of.items()}
+    batch_named = {b.name: b for b in batches}
     for job_id, rec in records.items():
+        batch = batch_named[by_job[job_id]]
         assert rec["State"] == "COMPLETED", rec
         assert rec["Partition"] == slurm_cluster.partition, rec
         assert rec["Account"] == slurm_cluster.account, rec
-        assert rec["Comment"] == "rule_simulate_small_simulate", rec
-        # the members run one after another: one CPU, the largest memory of
-        # a member, the sum of their runtimes (all estimated from N)
-        sizes = [_n_cells(t) for t in members[job_id]]
+        assert rec["Comment"] == f"rule_{batch.name}", rec
+        # the points run one after another: one CPU, the largest memory of a
+        # point, five times the summed estimate (at least 10 minutes)
         assert rec["ReqCPUS"] == "1", rec
-        assert rec["ReqMem"] == f"{max(memory_mb(n, N_STATES) for n in sizes)}M", rec
-        expected = sum(runtime_minutes(n, N_STATES, 2.0, 51) for n in sizes)
-        assert int(rec["TimelimitRaw"]) == expected, rec
+        assert rec["ReqMem"] == f"{batch.mem_mb()}M", rec
+        assert int(rec["TimelimitRaw"]) == batch.runtime_minutes(), rec
 
-    # the cost of one simulation inside a group job, for the record
     elapsed = sum(int(r["ElapsedRaw"]) for r in records.values())
-    physics = sum(
-        float(re.search(r"^wall time: ([0-9.]+) s$", _log_of(workdir, t).read_text(), re.M)[1])
-        for t in trajectories
-    )
+    wrote = re.compile(r"^point \S+: wrote \S+ in ([0-9.]+) s$", re.M)
+    physics = sum(float(s) for b in batches for s in wrote.findall(_batch_log(workdir, b.name)))
     slurm_report.append(
-        f"qbsd study on SLURM: {N_POINTS} simulations in {len(records)} group jobs, "
-        f"{seconds:.1f} s in all; inside the group jobs {elapsed / N_POINTS:.1f} s "
-        f"per simulation, of which {physics / N_POINTS:.2f} s in simulate_point"
+        f"qbsd study on SLURM: {N_POINTS} simulations in {len(records)} submissions, "
+        f"{seconds:.1f} s in all; the jobs ran {elapsed} s, of which {physics:.1f} s "
+        f"simulating ({physics / N_POINTS:.2f} s a point)"
     )
 
 
-def test_cluster_results_equal_a_local_run(cluster_run, local_run):
-    cluster_dir, _, _ = cluster_run
+def test_cluster_results_equal_a_local_run(cluster_run, local_run, slurm_report):
+    cluster_dir, _, cluster_seconds = cluster_run
+    local_dir, local_seconds = local_run
+    slurm_report.append(
+        f"the same study with snakemake --cores 2: {local_seconds:.1f} s "
+        f"(on SLURM: {cluster_seconds:.1f} s)"
+    )
     trajectories = _trajectories(cluster_dir)
-    assert trajectories == _trajectories(local_run)
-    assert not _slurm_job_id(_log_of(local_run, trajectories[0]))
+    assert trajectories == _trajectories(local_dir)
+    logs = (local_dir / "results" / "logs" / "simulate").glob("*.log")
+    assert not any(_slurm_job_id(log.read_text()) for log in logs)
 
     for relpath in trajectories:
         with (
             xr.open_dataset(cluster_dir / "results" / relpath) as on_slurm,
-            xr.open_dataset(local_run / "results" / relpath) as local,
+            xr.open_dataset(local_dir / "results" / relpath) as local,
         ):
             xr.testing.assert_allclose(on_slurm.load(), local.load(), rtol=1e-9, atol=1e-12)
             for name in SAME_ATTRS:
                 assert on_slurm.attrs[name] == local.attrs[name], (relpath, name)
 
-    summary = sorted(p.name for p in (local_run / "results" / "summary").iterdir())
+    summary = sorted(p.name for p in (local_dir / "results" / "summary").iterdir())
     assert summary == sorted(p.name for p in (cluster_dir / "results" / "summary").iterdir())
     assert {"half_lives.nc", "half_lives.csv", "labels.csv"} <= set(summary), summary
     for name in summary:
         on_slurm = cluster_dir / "results" / "summary" / name
-        local = local_run / "results" / "summary" / name
+        local = local_dir / "results" / "summary" / name
         if name.endswith(".nc"):
             with xr.open_dataset(on_slurm) as a, xr.open_dataset(local) as b:
                 xr.testing.assert_allclose(a.load(), b.load(), rtol=1e-9, atol=1e-12)
@@ -218,3 +234,5 @@ def test_cluster_results_equal_a_local_run(cluster_run, local_run):
             pd.testing.assert_frame_equal(
                 pd.read_csv(on_slurm), pd.read_csv(local), check_exact=False, rtol=1e-9
             )
+        else:
+            assert on_slurm.read_bytes() == local.read_bytes(), name
