@@ -10,7 +10,14 @@ import pytest
 import xarray as xr
 
 from qbsd import jobs
-from qbsd.batches import MAX_BATCHES, TARGET_SECONDS, plan, settings_digest
+from qbsd.batches import (
+    MAX_BATCHES,
+    MIN_TARGET_SECONDS,
+    TARGET_SECONDS,
+    batch_target,
+    plan,
+    settings_digest,
+)
 from qbsd.config import load_study
 from qbsd.dataset import read_netcdf
 from qbsd.resources import point_seconds
@@ -54,11 +61,14 @@ def test_every_point_is_in_exactly_one_batch_and_names_are_unique():
 
 def test_small_points_share_batches_and_large_points_go_alone():
     study = study_of(GRID, large_n={"n_cells": [30], "J": [2.0], "gamma12": [0.5]})
-    batches = plan(study, target_seconds=1.0)
+    batches = plan(study)
+    total = sum(point_seconds(study.point_settings(p)) for p in study.points.values())
+    target = batch_target(total)
+    assert MIN_TARGET_SECONDS <= target <= TARGET_SECONDS
     for b in batches:
         costs = [point_seconds(study.point_settings(p)) for p in b.points]
         if len(b.points) > 1:
-            assert max(costs) < 1.0 and sum(costs) - costs[-1] < 1.0  # closes once full
+            assert max(costs) < target and sum(costs) - costs[-1] < target  # closes once full
         assert b.seconds == pytest.approx(sum(costs))
     (large,) = [b for b in batches if b.points[0].n_cells == 30]
     assert len(large.points) == 1

@@ -38,6 +38,10 @@ from .resources import point_memory_bytes, point_seconds
 TARGET_SECONDS = 20.0
 #: Upper bound on the number of batches; above it the target grows.
 MAX_BATCHES = 400
+#: A small study is still split into about this many batches, so that every
+#: core of a workstation gets several (down to ``MIN_TARGET_SECONDS`` each).
+MIN_BATCHES = 32
+MIN_TARGET_SECONDS = 5.0
 #: Smallest ``runtime`` (minutes) a batch asks of a cluster scheduler.
 RUNTIME_FLOOR = 10
 
@@ -74,6 +78,12 @@ def _group_key(point: DistinctPoint) -> tuple[str, int]:
     return (point.channel, point.n_cells)
 
 
+def batch_target(total: float, target_seconds: float = TARGET_SECONDS) -> float:
+    """Seconds of work per batch for a study of ``total`` seconds (see :func:`plan`)."""
+    target = max(min(float(target_seconds), total / MIN_BATCHES), MIN_TARGET_SECONDS)
+    return max(target, total / MAX_BATCHES)
+
+
 def plan(study: Study, target_seconds: float = TARGET_SECONDS) -> list[Batch]:
     """The batches of ``study``: every distinct point in exactly one batch.
 
@@ -82,12 +92,14 @@ def plan(study: Study, target_seconds: float = TARGET_SECONDS) -> list[Batch]:
     study
         The study (its points and their settings).
     target_seconds
-        Estimated one-core seconds of work per batch. Grows when the study
-        would otherwise need more than ``MAX_BATCHES`` batches.
+        Estimated one-core seconds of work per batch. Shrinks (to
+        ``MIN_TARGET_SECONDS`` at least) so that a small study still has about
+        ``MIN_BATCHES`` batches, and grows when the study would otherwise need
+        more than ``MAX_BATCHES``.
     """
     costs = {pid: point_seconds(study.point_settings(p)) for pid, p in study.points.items()}
     total = sum(costs.values())
-    target = max(float(target_seconds), total / MAX_BATCHES)
+    target = batch_target(total, target_seconds)
     groups: dict[tuple[str, int], list[DistinctPoint]] = {}
     for pid in sorted(study.points):
         point = study.points[pid]

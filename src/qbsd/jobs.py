@@ -287,7 +287,9 @@ def simulate_batch(
         out.write(
             f"batch of {len(outputs)} points on {platform.node()} (pid {os.getpid()}"
             + (f", SLURM_JOB_ID {slurm}" if slurm else "")
-            + f")\ncode version: {code_version}\n"
+            + f")\nstarted: {_time.time():.3f} "
+            + f"({_time.strftime('%Y-%m-%dT%H:%M:%SZ', _time.gmtime())})"
+            + f"\ncode version: {code_version}\n"
         )
     done: dict[str, str] = {}
     failed: list[str] = []

@@ -4,7 +4,7 @@ One estimator for the config check, the batch layout and the cluster's
 resource requests. Both take a point's settings (``Study.point_settings``).
 
 Run time is a fixed cost per point (building the generator, the dataset and
-locating the events: about 0.1 s for a few cells) plus the propagation,
+locating the events, writing the file: about 0.2 s for a few cells) plus the propagation,
 scaled from measured anchors: 0.5 s for N = 5 on the symmetry-reduced
 solver (three states, t_max = 10, 1001 time points), growing about 4.5-fold
 per cell; 120 s for N = 100 on the Dicke-basis solver, growing as N^5. The
@@ -21,7 +21,7 @@ from .permutational import selects_permutational
 from .simulate import memory_estimate, runtime_factor
 
 #: Seconds of fixed cost per simulated point (generator, dataset, events).
-POINT_OVERHEAD_SECONDS = 0.1
+POINT_OVERHEAD_SECONDS = 0.2
 #: Largest slowdown of one disorder realisation against the clean point.
 MAX_DISORDER_LOSS = 8.0
 
