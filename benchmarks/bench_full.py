@@ -56,15 +56,15 @@ N_POINTS = 1001
 
 def _gamma12(n, geometry):
     """gamma12 of the point, capped below the complete-positivity bound (central N >= 6)."""
-    from qbsd.geometry import Geometry
+    from qbsd.model.geometry import Geometry
 
     bound = Geometry.make(geometry, n).gamma12_bound()
     return POINT["gamma12"] if POINT["gamma12"] <= bound + 1e-12 else round(0.99 * bound, 3)
 
 
 def _point(n, geometry):
-    from qbsd.geometry import Geometry
     from qbsd.model import Point
+    from qbsd.model.geometry import Geometry
 
     g12 = _gamma12(n, geometry)
     return Point(Geometry.make(geometry, n), POINT["J"], g12, POINT["channel"])
@@ -84,8 +84,8 @@ def worker_naive(n, geometry, states, n_points):
     t0 = time.perf_counter()
     import qutip
 
-    from qbsd.liouvillian import qutip_operators
-    from qbsd.states import product_state
+    from qbsd.model.liouvillian import qutip_operators
+    from qbsd.model.states import product_state
 
     imported = time.perf_counter() - t0
     point = _point(n, geometry)
@@ -147,8 +147,8 @@ def worker_well(n, geometry, states, n_points):
     t0 = time.perf_counter()
     import qutip
 
-    from qbsd.liouvillian import qutip_operators
-    from qbsd.states import product_state
+    from qbsd.model.liouvillian import qutip_operators
+    from qbsd.model.states import product_state
 
     imported = time.perf_counter() - t0
     point = _point(n, geometry)
@@ -235,7 +235,7 @@ def worker_qbsd(n, geometry, states, n_points):
 
 
 def worker_exact(n, geometry, states, n_points):
-    from qbsd.solvers import SectorSolver
+    from qbsd.dynamics import SectorSolver
 
     tick = time.perf_counter()
     solver = SectorSolver(_point(n, geometry), integrator="exact")

@@ -29,9 +29,9 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 import qbsd
-from qbsd.geometry import Geometry
+from qbsd.model.geometry import Geometry
 from qbsd.model import Point
-from qbsd.permutational import PermutationalSolver
+from qbsd.dynamics.dicke import PermutationalSolver
 
 args = json.loads(sys.argv[1])
 n, states, steps = args["n"], args["states"], args["steps"]

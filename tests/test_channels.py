@@ -14,7 +14,15 @@ import qutip
 import scipy.optimize
 
 import qbsd
-from qbsd.channels import (
+from qbsd.dynamics import FullSpaceSolver, SectorSolver, make_solver
+from qbsd.dynamics.dicke import (
+    DickeBasis,
+    DickeRates,
+    PermutationalSolver,
+    dissipator_matrix,
+)
+from qbsd.model import Point, UnphysicalPointError
+from qbsd.model.channels import (
     CHANNELS,
     PAPER_CHANNELS,
     Channel,
@@ -26,18 +34,10 @@ from qbsd.channels import (
     ladder_form,
     register_channel,
 )
-from qbsd.geometry import NAMED_GEOMETRIES, Geometry
-from qbsd.liouvillian import liouvillian, qutip_operators, to_qutip
-from qbsd.model import Point, UnphysicalPointError
-from qbsd.permutational import (
-    DickeBasis,
-    DickeRates,
-    PermutationalSolver,
-    dissipator_matrix,
-)
+from qbsd.model.geometry import NAMED_GEOMETRIES, Geometry
+from qbsd.model.liouvillian import liouvillian, qutip_operators, to_qutip
+from qbsd.model.symmetry import popcounts
 from qbsd.reference import HALF_LIVES, single_cell
-from qbsd.solvers import FullSpaceSolver, SectorSolver, make_solver
-from qbsd.symmetry import popcounts
 
 STATES = ("full", "classical", "quantum")
 NEW = {"thermal": {"n_th": 0.4}, "depolarizing": {}}

@@ -520,14 +520,14 @@ def test_large_n_unphysical_labels_are_skipped_with_their_reason():
 def test_large_n_memory_is_the_permutation_invariant_estimate():
     """N = 100 fits in about 1 GiB on the Dicke-basis solver (4^100 on the full space)."""
     from qbsd.batches import plan
-    from qbsd.permutational import memory_estimate as dicke_estimate
+    from qbsd.resources import dicke_memory
 
     config = {"grid": {"n_cells": [1]}, "paper_figures": False, "large_n": {"n_cells": [100]}}
     study = load_study(config, memory_bytes=2 * GIB)
     (large,) = [b for b in plan(study) if b.points[0].n_cells == 100]
     assert len(large.points) == 1  # a large point is a batch (a job) of its own
     mem = large.mem_mb()
-    assert mem == -(-dicke_estimate(100, 3) // 10**6) and mem < 2000
+    assert mem == -(-dicke_memory(100, 3, n_points=1001) // 10**6) and mem < 2000
     assert large.mem_mb(attempt=2) == 2 * mem
     assert 10 <= large.runtime_minutes() < 60
 

@@ -15,11 +15,11 @@ from qbsd.disorder import (
     realisation_disorder,
     realisation_draws,
 )
-from qbsd.geometry import Geometry
+from qbsd.dynamics import PermutationalSolver, select_backend
 from qbsd.model import Point
-from qbsd.permutational import wants_permutational
+from qbsd.model.geometry import Geometry
 from qbsd.realisations import concat_realisations
-from qbsd.simulate import memory_estimate, runtime_factor
+from qbsd.resources import memory_estimate, representative_point, runtime_factor
 from qbsd.summaries import summarize_disorder
 
 OBSERVABLES = ["energy", "ergotropy", "efficiency", "coherence", "population", "concurrence"]
@@ -270,22 +270,23 @@ def test_dicke_backend_refuses_disorder():
     with pytest.raises(ValueError, match="takes no disorder"):
         qbsd.simulate(3, "symmetric", detunings=[0.1, 0.2, 0.3], method="piqs", **SHORT)
     big = Point(Geometry.make("symmetric", 12), 2.0, 0.5, "relaxation")
-    assert wants_permutational(big, "auto")
+    assert select_backend(big)[0] is PermutationalSolver
     disordered = Point(big.geometry, 2.0, 0.5, "relaxation", detunings=[0.1] + [0.0] * 11)
-    assert not wants_permutational(disordered, "auto")
+    assert "takes no disorder" in PermutationalSolver.supports(disordered)
+    assert select_backend(disordered)[0] is not PermutationalSolver
 
 
 def test_resource_estimates_count_realisations():
-    clean = memory_estimate(6, 3, geometry="symmetric")
-    one = memory_estimate(6, 3, geometry="symmetric", disordered=True, realisations=1)
-    many = memory_estimate(6, 3, geometry="symmetric", disordered=True, realisations=1001)
+    six = representative_point(6, "symmetric")
+    clean = memory_estimate(six)
+    one = memory_estimate(six, disordered=True, realisations=1)
+    many = memory_estimate(six, disordered=True, realisations=1001)
     assert clean < one < many
     per = (many - one) / 1000
     assert per == pytest.approx(3 * 8 * (12 + 6 + 15) * 3 * 1001, rel=1e-6)
     # large symmetric points leave the Dicke backend when disordered
-    assert memory_estimate(12, 3, geometry="symmetric", disordered=True) > memory_estimate(
-        12, 3, geometry="symmetric"
-    )
+    twelve = representative_point(12, "symmetric")
+    assert memory_estimate(twelve, disordered=True) > memory_estimate(twelve)
     assert runtime_factor(5, "linear", realisations=50) == 50
     assert runtime_factor(5, "circular", realisations=50, disordered=True) == pytest.approx(250)
     assert runtime_factor(5, None, realisations=7, disordered=True) == 7

@@ -6,11 +6,11 @@ import qutip
 import scipy.linalg
 
 import qbsd
-from qbsd.channels import PAPER_CHANNELS
-from qbsd.geometry import Geometry
+from qbsd.dynamics import make_solver
 from qbsd.model import Point
+from qbsd.model.channels import PAPER_CHANNELS
+from qbsd.model.geometry import Geometry
 from qbsd.reference import single_cell
-from qbsd.solvers import make_solver
 
 OBSERVABLES = ["energy", "ergotropy", "efficiency", "coherence", "population", "concurrence"]
 

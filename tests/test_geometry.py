@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from qbsd.geometry import Geometry, canonical_geometry
+from qbsd.model.geometry import Geometry, canonical_geometry
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import qutip
 
-from qbsd.channels import PAPER_CHANNELS
-from qbsd.geometry import Geometry
-from qbsd.liouvillian import liouvillian, qutip_operators, to_qutip
 from qbsd.model import Point, UnphysicalPointError
+from qbsd.model.channels import PAPER_CHANNELS
+from qbsd.model.geometry import Geometry
+from qbsd.model.liouvillian import liouvillian, qutip_operators, to_qutip
 
 
 @pytest.mark.parametrize("channel", list(PAPER_CHANNELS))

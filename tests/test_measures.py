@@ -13,16 +13,17 @@ import qutip
 from scipy.optimize import brentq
 
 import qbsd
-from qbsd import measures, observables, permutational
-from qbsd.channels import CHANNELS, channel_parameters
 from qbsd.dataset import VARIABLES
-from qbsd.geometry import Geometry
-from qbsd.measures import MEASURES, concurrence, qubit_ergotropy
-from qbsd.observables import Observer, SectorObserver
-from qbsd.operators import excitations
-from qbsd.permutational import DickeBasis, DickeObserver, to_full_space
-from qbsd.states import equal_ergotropy_cell
-from qbsd.symmetry import SectorBasis, SpectralBlocks
+from qbsd.dynamics.dicke import DickeBasis, DickeObserver, to_full_space
+from qbsd.dynamics.dicke import observer as dicke_observer
+from qbsd.model.channels import CHANNELS, channel_parameters
+from qbsd.model.geometry import Geometry
+from qbsd.model.operators import excitations
+from qbsd.model.states import equal_ergotropy_cell
+from qbsd.model.symmetry import SectorBasis, SpectralBlocks
+from qbsd.observables import Observer, SectorObserver, density, measures
+from qbsd.observables import sector as sector_observer
+from qbsd.observables.measures import MEASURES, concurrence, qubit_ergotropy
 
 SPLIT = ("ergotropy", "ergotropy_incoherent", "ergotropy_coherent", "capacity", "ergotropy_local")
 
@@ -48,8 +49,9 @@ def _dm(v):
 
 
 def test_every_backend_uses_the_one_concurrence():
-    assert observables.concurrence is measures.concurrence
-    assert permutational.concurrence is measures.concurrence
+    assert density.concurrence is measures.concurrence
+    assert sector_observer.concurrence is measures.concurrence
+    assert dicke_observer.concurrence is measures.concurrence
 
 
 def test_concurrence_of_bell_and_werner_states():

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import qutip
 
-from qbsd.geometry import Geometry
+from qbsd.model.geometry import Geometry
+from qbsd.model.states import product_state
 from qbsd.observables import Observer, concurrence, l1_coherence, two_cell_states
-from qbsd.states import product_state
 
 
 def _bell(kind):

@@ -16,29 +16,27 @@ import scipy.linalg
 import scipy.sparse as sp
 
 import qbsd
-from qbsd.channels import PAPER_CHANNELS
-from qbsd.geometry import Geometry
-from qbsd.model import Point
-from qbsd.observables import l1_coherence, spectrum, two_cell_states
-from qbsd.operators import excitations
-from qbsd.permutational import (
+from qbsd.dynamics import FullSpaceSolver, SectorSolver, make_solver, select_backend
+from qbsd.dynamics.dicke import (
     FULL_SPACE_MAX_CELLS,
     DickeBasis,
     DickeObserver,
     DickeRates,
     PermutationalSolver,
-    concurrence,
     dissipator_matrix,
     initial_state,
-    memory_estimate,
     orbit_vectors,
-    selects_permutational,
     to_full_space,
 )
+from qbsd.model import Point
+from qbsd.model.channels import PAPER_CHANNELS
+from qbsd.model.geometry import Geometry
+from qbsd.model.operators import excitations
+from qbsd.model.states import product_state
+from qbsd.observables import l1_coherence, spectrum, two_cell_states
+from qbsd.observables.measures import concurrence
 from qbsd.reference import XI0, single_cell
-from qbsd.simulate import memory_estimate as simulate_memory_estimate
-from qbsd.solvers import FullSpaceSolver, make_solver
-from qbsd.states import product_state
+from qbsd.resources import dicke_memory, memory_estimate
 
 STATES = ("full", "classical", "quantum")
 SERIES = (
@@ -332,16 +330,38 @@ def test_single_cell(channel):
 # Dispatch, refusal, memory
 
 
-def test_auto_uses_piqs_only_for_large_symmetric_points():
-    assert not selects_permutational(FULL_SPACE_MAX_CELLS, "auto", "symmetric")
-    assert selects_permutational(FULL_SPACE_MAX_CELLS + 1, "auto", "symmetric")
-    assert not selects_permutational(20, "auto", "linear")
-    assert selects_permutational(3, "piqs", "linear")
-    point = Point(Geometry.make("symmetric", FULL_SPACE_MAX_CELLS + 1), 2.0, 0.5, "relaxation")
+def test_auto_asks_the_backends_what_they_support():
+    def backend(n, geometry, J=2.0, gamma12=0.5, states=()):
+        point = Point(Geometry.make(geometry, n), J, gamma12, "relaxation")
+        return select_backend(point, states)[0]
+
+    big = FULL_SPACE_MAX_CELLS + 1
+    assert backend(big, "symmetric") is PermutationalSolver
+    assert backend(FULL_SPACE_MAX_CELLS, "symmetric") is SectorSolver  # small: sector
+    assert backend(20, "linear") is SectorSolver  # not permutation invariant
+    assert backend(big, "linear", 0.0, 0.0) is PermutationalSolver  # uncoupled cells
+    # a state the Dicke basis cannot hold passes the point on, with the reason
+    point = Point(Geometry.make("symmetric", 10), 2.0, 0.5, "relaxation")
+    chosen, method, passed_over = select_backend(point, ["classical", "singlet_pairs"])
+    assert chosen is SectorSolver and method == "sector"
+    assert "dicke: initial state 'singlet_pairs' is not invariant" in passed_over[0]
+    chain = Point(Geometry.make("linear", 4), 2.0, 0.5, "relaxation")
+    assert "all-to-all" in PermutationalSolver.supports(chain)
+    assert SectorSolver.supports(chain) is None and FullSpaceSolver.supports(chain) is None
+    point = Point(Geometry.make("symmetric", big), 2.0, 0.5, "relaxation")
     assert isinstance(make_solver(point), PermutationalSolver)
     small = Point(Geometry.make("symmetric", 3), 2.0, 0.5, "relaxation")
     assert not isinstance(make_solver(small), PermutationalSolver)
     assert isinstance(make_solver(small, "piqs"), PermutationalSolver)
+
+
+def test_dicke_backend_takes_no_tolerances():
+    """The Dicke propagation is exact: make_solver passes it no rtol or atol."""
+    point = Point(Geometry.make("symmetric", 3), 2.0, 0.5, "relaxation")
+    solver = make_solver(point, "piqs", rtol=1e-3, atol=1e-3, omega0=0.0)
+    assert isinstance(solver, PermutationalSolver) and not hasattr(solver, "rtol")
+    with pytest.raises(TypeError):
+        PermutationalSolver(point, rtol=1e-3)
 
 
 @pytest.mark.parametrize("geometry", ["linear", "central", "circular", [(0, 1), (2, 3)]])
@@ -356,11 +376,18 @@ def test_refuses_geometries_that_are_not_permutation_invariant(geometry):
 
 
 def test_memory_estimate_dispatch():
-    small = memory_estimate(100, 3)
+    small = dicke_memory(100, 3)
     assert 0.3e9 < small < 4e9
-    assert simulate_memory_estimate(100, 3, "auto", geometry="symmetric") == small
-    assert simulate_memory_estimate(12, 3, "piqs") == memory_estimate(12, 3)
-    assert simulate_memory_estimate(12, 3, "auto", geometry="linear") > 10 * memory_estimate(12, 3)
+    symmetric = Point(Geometry.make("symmetric", 100), 2.0, 0.5, "relaxation")
+    assert memory_estimate(symmetric) == small
+    twelve = Point(Geometry.make("symmetric", 12), 2.0, 0.5, "relaxation")
+    assert memory_estimate(twelve, method="piqs") == dicke_memory(12, 3)
+    chain = Point(Geometry.make("linear", 12), 2.0, 0.5, "relaxation")
+    assert memory_estimate(chain) > 10 * dicke_memory(12, 3)
+    # the stored series follow the time grid (no fixed number of time points)
+    assert memory_estimate(symmetric, n_points=101) < small < memory_estimate(
+        symmetric, n_points=10001
+    )
 
 
 def test_dataset_contract_for_many_cells():

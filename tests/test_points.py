@@ -7,7 +7,7 @@ import pytest
 
 import qbsd
 from qbsd.config import load_study
-from qbsd.geometry import Geometry
+from qbsd.model.geometry import Geometry
 from qbsd.points import (
     Label,
     assign,

@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 
 import qbsd
-from qbsd import solvers
-from qbsd.channels import PAPER_CHANNELS
-from qbsd.geometry import NAMED_GEOMETRIES, Geometry
+from qbsd.dynamics import SectorSolver, make_solver
+from qbsd.dynamics import sector as sector_backend
 from qbsd.model import Point
-from qbsd.observables import Observer, SectorObserver
-from qbsd.simulate import memory_estimate
-from qbsd.solvers import SectorSolver, make_solver
-from qbsd.symmetry import (
+from qbsd.model.channels import PAPER_CHANNELS
+from qbsd.model.geometry import NAMED_GEOMETRIES, Geometry
+from qbsd.model.symmetry import (
     SectorBasis,
     SpectralBlocks,
     automorphism_generators,
     group_elements,
     state_permutation,
 )
+from qbsd.observables import Observer, SectorObserver
+from qbsd.resources import memory_estimate
 
 STATES = ("full", "classical", "quantum")
 
@@ -209,7 +209,7 @@ def test_held_zvode_falls_back_to_exact_stepping():
     kwargs = dict(n_cells=7, geometry="linear", J=2.0, gamma12=0.5, states=("quantum",))
     kwargs.update(t_max=2.0, n_points=21)
     alone = qbsd.simulate(**kwargs)
-    with solvers._ZVODE_LOCK:
+    with sector_backend._ZVODE_LOCK:
         blocked = qbsd.simulate(**kwargs)
     assert "zvode" in alone.attrs["solver_stats"]
     assert "zvode" not in blocked.attrs["solver_stats"]
@@ -225,8 +225,10 @@ MEASURED_PEAKS = [(8, 1, 288e6), (10, 3, 1.27e9)]
 
 @pytest.mark.parametrize(("n", "n_states", "peak"), MEASURED_PEAKS)
 def test_sector_memory_estimate_is_conservative_not_wild(n, n_states, peak):
+    point = Point(Geometry.make("linear", n), 2.0, 0.5, "relaxation")
+    states = ["full", "classical", "quantum"][:n_states]
     for method in ("auto", "sector"):
-        estimate = memory_estimate(n, n_states, method, geometry="linear")
+        estimate = memory_estimate(point, states, method)
         assert peak <= estimate <= 3 * peak, (method, estimate / 1e6)
     # the full-space backends still need the full-space estimate
-    assert memory_estimate(n, n_states, "bdf") > memory_estimate(n, n_states, "sector")
+    assert memory_estimate(point, states, "bdf") > memory_estimate(point, states, "sector")

@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 import qbsd
-from qbsd.geometry import Geometry
-from qbsd.model import Point
-from qbsd.observables import Observer
-from qbsd.permutational import (
+from qbsd.dynamics import FullSpaceSolver, SectorSolver
+from qbsd.dynamics.dicke import (
     DickeBasis,
     DickeObserver,
     PermutationalSolver,
@@ -20,8 +18,9 @@ from qbsd.permutational import (
     initial_state,
     to_full_space,
 )
-from qbsd.solvers import FullSpaceSolver, SectorSolver
-from qbsd.states import (
+from qbsd.model import Point
+from qbsd.model.geometry import Geometry
+from qbsd.model.states import (
     STATES,
     check_state,
     check_states,
@@ -29,8 +28,9 @@ from qbsd.states import (
     equal_ergotropy_cell,
     parse_state,
 )
+from qbsd.model.symmetry import group_elements, stabilizer_generators, state_permutation
+from qbsd.observables import Observer
 from qbsd.summaries import summarize, table
-from qbsd.symmetry import group_elements, stabilizer_generators, state_permutation
 
 NEW_STATES = ("equal_ergotropy:0.3", "equal_ergotropy:0.8", "ghz", "dicke", "singlet_pairs")
 MEASURES = (

@@ -1,8 +1,15 @@
 """qbsd: self-discharging of N-cell quantum batteries.
 
 The physics is that of ``docs/model.md``: N two-level cells on a network
-geometry, exchange coupling J, collective dissipation gamma12, three
-dissipative channels; observables U, E, xi, l1 coherence, concurrence.
+geometry, exchange coupling J, collective dissipation gamma12, the
+dissipative channels of ``qbsd.model.channels``; observables U, E, xi, l1
+coherence, concurrence.
+
+Layout: ``qbsd.model`` (geometry, channels, states, the point, operators,
+Liouvillian, symmetry), ``qbsd.dynamics`` (the solver backends behind one
+interface), ``qbsd.observables`` (measures, observers, events),
+``qbsd.simulate`` (one point) and ``qbsd.resources`` (what a point costs);
+the study, its results and figures in the other modules.
 """
 
 import os as _os
@@ -14,11 +21,12 @@ import os as _os
 _os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
 from .dataset import write_netcdf  # noqa: E402
-from .geometry import Geometry, canonical_geometry
-from .model import CHANNELS, Point, UnphysicalPointError
+from .model.channels import CHANNELS
+from .model.geometry import Geometry, canonical_geometry
+from .model.point import Point, UnphysicalPointError
+from .model.states import SINGLE_CELL_STATES
 from .results import open_results
 from .simulate import simulate, time_grid
-from .states import SINGLE_CELL_STATES
 from .summaries import summarize
 
 __all__ = [

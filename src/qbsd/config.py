@@ -13,8 +13,9 @@ checks a schema cannot express:
 - complete positivity of every label (``unphysical: error`` stops, ``skip``
   drops and records the label with the reason);
 - the memory one simulation needs against this machine's memory, with the
-  estimate of the solver that will run it (the permutation-invariant one for
-  the symmetric geometry above ``FULL_SPACE_MAX_CELLS`` cells);
+  estimate of the solver that will run it (``qbsd.resources``; the backends
+  decide which runs a point, e.g. the Dicke basis for the symmetric geometry
+  above ``FULL_SPACE_MAX_CELLS`` cells);
 - ``large_n`` (optional): the symmetric battery at large N, expanded into
   labels of geometry ``symmetric`` that join the grid's; every problem of
   its labels names a ``large_n.*`` key;
@@ -42,12 +43,13 @@ from pathlib import Path
 
 import yaml
 
-from .channels import channel_parameters
+from .dynamics.dicke import FULL_SPACE_MAX_CELLS
 from .extensions import REALISATIONS as EXTENSION_REALISATIONS
 from .extensions import label_sets
-from .geometry import NAMED_GEOMETRIES, Geometry
-from .model import Point, UnphysicalPointError
-from .permutational import FULL_SPACE_MAX_CELLS, selects_permutational
+from .model.channels import channel_parameters
+from .model.geometry import NAMED_GEOMETRIES, Geometry
+from .model.point import Point, UnphysicalPointError
+from .model.states import check_state, parse_state
 from .points import (
     LARGE_N_GEOMETRY,
     PAPER_STATES,
@@ -61,9 +63,14 @@ from .points import (
     state_defined,
     unique_labels,
 )
-from .simulate import available_memory, memory_estimate
-from .solvers import choose_method
-from .states import check_state, parse_state
+from .resources import (
+    available_memory,
+    backend_of,
+    memory_estimate,
+    point_memory_bytes,
+    representative_point,
+    settings_point,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -399,17 +406,33 @@ def _check_geometry_names(config, custom: Mapping[str, Geometry], bad_custom) ->
     return problems
 
 
-def _largest_fitting(n: int, n_states: int, method: str, geometry: str | None, have: int) -> int:
-    """The largest N below ``n`` whose simulation fits ``have`` bytes (0 if none).
+def _largest_fitting(settings: Mapping, have: int) -> int:
+    """The largest N below the point's whose simulation fits ``have`` bytes (0 if none).
 
-    Bisection: the estimate grows with N for a given solver (the switch to the
-    permutation-invariant solver above ``FULL_SPACE_MAX_CELLS`` only lowers it).
+    The point's geometry at smaller N (its name; an edge list as a graph
+    without symmetry), channel, couplings, states and solver method. Bisection:
+    the estimate grows with N for a given backend (the switch to the Dicke
+    basis above ``FULL_SPACE_MAX_CELLS`` cells only lowers it).
     """
+    name = settings.get("geometry")
+    states = list(settings["states"])
+    method = settings.get("method", "auto")
 
     def fits(m: int) -> bool:
-        return memory_estimate(m, n_states, method, geometry=geometry) <= have
+        point = representative_point(
+            m,
+            name if name in NAMED_GEOMETRIES else None,
+            settings.get("channel", "relaxation"),
+            settings.get("J", 0.0),
+            settings.get("gamma12", 0.0),
+            settings.get("n_th"),
+        )
+        estimate = memory_estimate(
+            point, states, method, n_points=int(settings.get("n_points", 1001))
+        )
+        return estimate <= have
 
-    lo, hi = 0, n - 1  # fits(lo) (or lo = 0); find the largest m <= hi that fits
+    lo, hi = 0, int(settings["n_cells"]) - 1  # the largest m <= hi that fits (or 0)
     if hi >= 1 and fits(hi):
         return hi
     while hi - lo > 1:
@@ -422,42 +445,45 @@ def _largest_fitting(n: int, n_states: int, method: str, geometry: str | None, h
 
 
 def _check_memory(
-    config, points: Iterable[tuple[int, str | None, str]], memory_bytes: int | None
+    study: Study, section_of: Mapping[str, str], memory_bytes: int | None
 ) -> list[str]:
-    """One problem per N whose largest simulation (over its geometries) exceeds the memory.
+    """One problem per N whose largest simulation (over its points) exceeds the memory.
 
-    ``points`` holds (n_cells, geometry name, config section) of every distinct
-    simulation: the solver, and so the memory, can depend on the geometry (the
-    permutation-invariant backend for ``symmetric``); the section (``grid`` or
-    ``large_n``) names the key of the message.
+    Every distinct point is estimated as it will run (``resources.point_memory_bytes``
+    on its settings: its backend, states, time grid and realisations);
+    ``section_of`` maps a point's id to the config section (``grid`` or
+    ``large_n``) whose key the message names.
     """
     have = available_memory() if memory_bytes is None else memory_bytes
-    n_states = len(config["states"])
-    method = config["solver"]["method"]
-    need: dict[int, tuple[int, str | None, str]] = {}
-    for n, geometry, section in sorted(set(points), key=lambda p: (p[0], str(p[1]), p[2])):
-        bytes_ = memory_estimate(n, n_states, method, geometry=geometry)
+    need: dict[int, tuple[int, dict, str]] = {}
+    for pid, point in sorted(study.points.items()):
+        settings = study.point_settings(point)
+        bytes_ = point_memory_bytes(settings)
+        n = point.n_cells
         if n not in need or bytes_ > need[n][0]:
-            need[n] = (bytes_, geometry, section)
+            need[n] = (bytes_, settings, section_of[pid])
     problems = []
     for n in sorted(need):
-        bytes_, geometry, section = need[n]
+        bytes_, settings, section = need[n]
         if bytes_ <= have:
             continue
-        largest = _largest_fitting(n, n_states, method, geometry, have)
-        permutational = selects_permutational(n, method, geometry)
-        solver = "piqs (permutation-invariant)" if permutational else choose_method(n, method)
+        largest = _largest_fitting(settings, have)
+        method = settings.get("method", "auto")
+        backend, solver = backend_of(settings_point(settings), settings["states"], method)
         hint = ""
-        if section == "large_n" and not permutational:
+        if section == "large_n" and backend != "dicke":
             hint = (
                 f"; with solver.method: auto the symmetric geometry above "
                 f"{FULL_SPACE_MAX_CELLS} cells runs on the permutation-invariant solver"
             )
+        if backend == "dicke":
+            solver = "piqs (permutation-invariant)"
+        n_states = len(settings["states"])
         problems.append(
-            f"{section}.n_cells = {n}: one simulation at n_cells={n} ({geometry} geometry) "
-            f"needs about {bytes_ / 2**30:.1f} GiB ({n_states} states, solver method "
-            f"{solver}) but this machine has {have / 2**30:.1f} GiB; "
-            f"allowed here: n_cells <= {largest}{hint}"
+            f"{section}.n_cells = {n}: one simulation at n_cells={n} "
+            f"({settings['geometry']} geometry) needs about {bytes_ / 2**30:.1f} GiB "
+            f"({n_states} states, solver method {solver}) but this machine has "
+            f"{have / 2**30:.1f} GiB; allowed here: n_cells <= {largest}{hint}"
         )
     return problems
 
@@ -568,14 +594,15 @@ def load_study(
                 f"lambda_min(A) = {lambda_min:.6g}); remove the value or set "
                 "unphysical: skip (skipped points are listed in results/summary/skipped.csv)"
             )
-    problems += _check_memory(
-        config,
-        ((a.point.n_cells, a.point.geometry.name, section(a.label)) for a in assignments),
-        memory_bytes,
-    )
+    study = Study(assignments, skipped if config["unphysical"] == "skip" else [], config)
+    section_of: dict[str, str] = {}
+    for a in assignments:  # a point asked for by the grid is named by the grid's key
+        if section_of.get(a.point.id) != "grid":
+            section_of[a.point.id] = section(a.label)
+    problems += _check_memory(study, section_of, memory_bytes)
     if problems:
         raise ConfigError(_dedupe(problems), sources)
-    return Study(assignments, skipped if config["unphysical"] == "skip" else [], config)
+    return study
 
 
 @functools.lru_cache(maxsize=4096)

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .channels import declared_parameters
-from .events import EVENT_SAMPLES, EVENTS
-from .measures import MEASURES
+from .model.channels import declared_parameters
+from .observables.events import EVENT_SAMPLES, EVENTS
+from .observables.measures import MEASURES
 from .storage import DiskFullError, atomic_path  # noqa: F401 (part of this module's API)
 
 #: Time series derived here from the measures, the same way for every solver path.

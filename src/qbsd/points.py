@@ -45,10 +45,10 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from . import paths
-from .channels import channel_parameters
-from .geometry import NAMED_GEOMETRIES as NAMED
-from .geometry import Edge, Geometry, canonical_geometry
-from .states import check_state, parse_state
+from .model.channels import channel_parameters
+from .model.geometry import NAMED_GEOMETRIES as NAMED
+from .model.geometry import Edge, Geometry, canonical_geometry
+from .model.states import check_state, parse_state
 
 #: Significant digits kept from J and gamma12: values equal to this many
 #: digits are one value (and one path).

@@ -1,27 +1,30 @@
-"""``qbsd.simulate``: one parameter point, every requested initial state."""
+"""``qbsd.simulate``: one parameter point, every requested initial state.
+
+It checks the arguments, plans the disorder realisations, checks the memory
+(``qbsd.resources``), runs the solver ``dynamics.make_solver`` picks, locates
+the events (``observables.events``) and builds the trajectory dataset.
+"""
 
 from __future__ import annotations
 
 import math
-import os
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import xarray as xr
 
-from .channels import declared_parameters
 from .dataset import build_dataset
 from .disorder import plan as plan_disorder
-from .events import EventTracker
-from .geometry import Geometry
-from .measures import MEASURES
-from .model import Point
-from .permutational import memory_estimate as permutational_memory_estimate
-from .permutational import selects_permutational
+from .dynamics.backend import check_method, make_solver
+from .model.channels import declared_parameters
+from .model.geometry import Geometry
+from .model.point import Point
+from .model.states import check_states
+from .observables.events import EventTracker
+from .observables.measures import MEASURES
 from .realisations import add_explicit_disorder, stack_realisations
-from .solvers import METHODS, SECTOR_CHUNK_BYTES, choose_method, chunk_length, make_solver
-from .states import check_states
+from .resources import check_memory
 
 
 def time_grid(t_max: float, n_points: int) -> np.ndarray:
@@ -45,182 +48,6 @@ def check_tolerances(rtol, atol) -> None:
             raise ValueError(f"{key} must be a positive number, got {value!r}")
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{key} must be a positive number, got {value!r}")
-
-
-def memory_estimate(
-    n_cells: int,
-    n_states: int = 3,
-    method: str = "auto",
-    *,
-    geometry: str | None = None,
-    realisations: int = 1,
-    disordered: bool = False,
-    n_points: int = 1001,
-) -> int:
-    """Peak memory (bytes) ``simulate`` needs for one point.
-
-    A disordered point (``disordered``, W > 0 or W_J > 0) never goes to the
-    permutation-invariant backend and keeps none of the geometry's
-    automorphisms: its solver is estimated as for an edge list. Its
-    ``realisations`` run one after another, so the solver's peak is paid once;
-    the stored series of every realisation (``realisation_series_bytes``, on
-    a grid of ``n_points``) come on top.
-
-    The sparse Liouvillian (about (3 + N) nonzeros per row of 4^N rows at 16 B
-    plus indices, twice while building), the integrator's work vectors and one
-    chunk of stored states with its eigenvalue workspace. Points that go to the
-    permutation-invariant backend (method ``piqs``, or ``auto`` with the named
-    ``geometry`` ``symmetric`` above ``FULL_SPACE_MAX_CELLS``) use its estimate;
-    the symmetry-reduced default (``sector``, also ``auto``) uses
-    ``sector_memory_estimate``.
-    """
-    if disordered:
-        solver = memory_estimate(n_cells, n_states, "sector" if method == "auto" else method)
-        series = realisation_series_bytes(n_cells, n_states, n_points, realisations)
-        return int(solver + series)
-    # --- permutation-invariant backend
-    if selects_permutational(n_cells, method, geometry):
-        return permutational_memory_estimate(n_cells, n_states)
-    # --- end permutation-invariant backend
-    d2 = 4**n_cells
-    method = choose_method(n_cells, method)
-    if method == "sector":
-        return sector_memory_estimate(n_cells, n_states, geometry)
-    liouvillian = 2 * (n_cells * n_cells / 2 + n_cells + 3) * d2 * 24
-    if method == "expm":
-        liouvillian += 3 * d2 * d2 * 16
-    integrator = 20 * d2 * 16
-    chunk = chunk_length(n_cells, n_states) * d2 * 16 * n_states * 3
-    return int(liouvillian + integrator + chunk + 300e6)
-
-
-def sector_orbits_bound(n_cells: int, geometry: str | None = None) -> float:
-    """Upper bound on the reduced coordinates of the ``sector`` backend.
-
-    The ``q >= 0`` index pairs, (4^N + C(2N, N)) / 2, divided by a lower bound
-    on the reduction factor of the named geometry's automorphism group (orbits
-    of pairs counted for N = 3..9: linear 1.62-1.99, circular 3.2-17.4 (about
-    2N for large N), central 1.6-414, symmetric 3.2-1243); 1 for edge lists.
-    """
-    n = n_cells
-    pairs = (4**n + math.comb(2 * n, n)) / 2
-    if n <= 2 or geometry is None:
-        return pairs
-    factor = {
-        "linear": 1.6,
-        "circular": float(n),
-        "central": 3.0 * 2.4 ** (n - 4),
-        "symmetric": 3.0 * 2.4 ** (n - 3),
-    }.get(geometry, 1.0)
-    return pairs / max(1.0, factor)
-
-
-def sector_memory_estimate(n_cells: int, n_states: int = 3, geometry: str | None = None) -> int:
-    """Peak memory (bytes) of the ``sector`` backend (``SectorSolver``).
-
-    The reduced generator (about (3 + N + N^2/2) nonzeros per orbit, twice while
-    it is reduced from the representative rows), zvode's work vectors for the
-    merged states, a few chunks of SECTOR_CHUNK_BYTES (the integration runs one
-    chunk ahead, with the spectral blocks' workspace) and 300 MB of interpreter
-    and libraries. Against measured peak RSS (n_points 1001, linear chain):
-    N = 8 one state 288 MB (estimate 0.49 GB), N = 10 three states 1.27 GB
-    (estimate 1.97 GB); the full-space estimate at N = 10 is 4.1 GB.
-    """
-    n = n_cells
-    orbits = sector_orbits_bound(n, geometry)
-    generator = 2 * (n * n / 2 + n + 3) * orbits * 24
-    integrator = 20 * orbits * 16 * max(1, n_states)
-    chunks = 4 * SECTOR_CHUNK_BYTES
-    return int(generator + integrator + chunks + 300e6)
-
-
-def realisation_series_bytes(
-    n_cells: int, n_states: int, n_points: int, realisations: int = 1
-) -> int:
-    """Memory of the stored series of ``realisations`` disorder realisations (bytes).
-
-    Per realisation, state and time point: about 12 scalar series (energy,
-    ergotropy, efficiency, coherence, link-mean concurrence and room for more
-    measures), one population per cell and one concurrence per link (at most
-    N(N-1)/2), as float64; three copies (the realisations' own datasets, the
-    stacked one and its averages with the write's buffers).
-    """
-    per_point = 12 + n_cells + n_cells * (n_cells - 1) // 2
-    return int(3 * 8 * per_point * max(1, n_states) * n_points * max(1, realisations))
-
-
-def runtime_factor(
-    n_cells: int,
-    geometry: str | None = None,
-    *,
-    realisations: int = 1,
-    disordered: bool = False,
-) -> float:
-    """Runtime of ``simulate`` relative to the clean point on the ``sector`` backend.
-
-    The realisations run one after another, and each loses the reduction the
-    named ``geometry``'s automorphisms give the clean point: the ratio of
-    ``sector_orbits_bound`` without and with them (1 for ``linear`` N <= 2 and
-    edge lists, up to 1.6 for ``linear``, about N for ``circular``, more for
-    ``central`` and ``symmetric``). Multiply a clean runtime estimate by it.
-
-    Close for ``linear`` and ``circular``; generous for ``central`` and
-    ``symmetric``, whose observables gain less from the symmetry than their
-    generator does. Measured on a loaded machine, one realisation against the
-    clean point (three states, 1001 points, W = 1; this factor in brackets):
-    N = 5 linear 1.3 (1.6), circular 2.7 (5.0), central 2.0 (7.2), symmetric
-    1.8 (17); N = 6 circular 6.5 (6.0), symmetric 5.7 (41); N = 7 circular
-    5.4 (7.0).
-    """
-    if not disordered:
-        return float(max(1, realisations))
-    loss = sector_orbits_bound(n_cells, None) / sector_orbits_bound(n_cells, geometry)
-    return float(max(1, realisations) * loss)
-
-
-def available_memory() -> int:
-    """Physical memory of this machine in bytes."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 8 * 2**30
-
-
-def check_memory(
-    n_cells: int,
-    n_states: int,
-    method: str = "auto",
-    *,
-    geometry: str | None = None,
-    realisations: int = 1,
-    disordered: bool = False,
-    n_points: int = 1001,
-) -> None:
-    need = memory_estimate(
-        n_cells,
-        n_states,
-        method,
-        geometry=geometry,
-        realisations=realisations,
-        disordered=disordered,
-        n_points=n_points,
-    )
-    have = available_memory()
-    if need > have:
-        # --- permutation-invariant backend: name the solver that needs it
-        where = (
-            "permutation-invariant (piqs)"
-            if selects_permutational(n_cells, method, geometry) and not disordered
-            else "full density-matrix"
-        )
-        stored, fewer = "", "use fewer cells"
-        if disordered:
-            stored = f" with {realisations} disorder realisation(s) stored"
-            fewer += " or fewer realisations per call (realisation_indices)"
-        raise ValueError(
-            f"n_cells={n_cells} needs about {need / 2**30:.1f} GiB on the {where} "
-            f"solver{stored} but this machine has {have / 2**30:.1f} GiB; {fewer}"
-        )
 
 
 def simulate(
@@ -268,10 +95,13 @@ def simulate(
     rtol, atol
         Integrator tolerances.
     method
-        One of ``solvers.METHODS``. ``auto`` picks the default backend, and the
-        permutation-invariant Dicke-basis solver for ``symmetric`` above
-        ``permutational.FULL_SPACE_MAX_CELLS`` cells; ``piqs`` forces that solver
-        (permutation-invariant points only).
+        ``auto`` (default) asks the backends (``qbsd.dynamics``) in order of
+        preference and takes the first that runs the point and the states: the
+        Dicke basis for permutation-invariant points above
+        ``dynamics.dicke.FULL_SPACE_MAX_CELLS`` cells, the symmetry-reduced
+        ``sector`` backend, the full space. ``sector``, ``expm``, ``bdf``,
+        ``adams`` or ``piqs`` (the Dicke basis) names one backend, which refuses
+        a point it cannot run.
     omega0
         Cell frequency; 0 (default) simulates in the rotating frame.
     n_th
@@ -322,8 +152,7 @@ def simulate(
     states = check_states(states, n_cells)
     check_time(t_max, n_points)
     check_tolerances(rtol, atol)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    check_method(method)
     if progress is not None and not callable(progress):
         raise ValueError(
             f"progress must be a callable(done, total, detail) or None, got {progress!r}"
@@ -340,24 +169,16 @@ def simulate(
         coupling_offsets=coupling_offsets,
     )
     check_memory(
-        point.n_cells,
-        len(states),
+        point,
+        states,
         method,
-        geometry=point.geometry.name,
+        n_points=n_points,
         realisations=disorder.runs,
         disordered=disorder.disordered,
-        n_points=n_points,
     )
     times = time_grid(t_max, n_points)
     settings = {
-        "n_cells": point.n_cells,
-        "geometry": point.geometry.label,
-        "edges": [list(e) for e in point.geometry.edges],
-        "J": point.J,
-        "gamma12": point.gamma12,
-        "channel": point.channel,
-        # every channel parameter of the study, null where the channel has none
-        **{name: dict(point.parameters).get(name) for name in declared_parameters()},
+        **_point_settings(point),
         "states": states,
         "t_max": float(t_max),
         "n_points": int(n_points),
@@ -378,6 +199,27 @@ def simulate(
         if disorder.kind == "explicit":
             add_explicit_disorder(ds, disorder.detunings, disorder.coupling_offsets)
         return ds
+    return _simulate_realisations(point, disorder, states, times, settings, options)
+
+
+def _point_settings(point: Point) -> dict:
+    """The point's part of the dataset's ``settings`` attribute."""
+    return {
+        "n_cells": point.n_cells,
+        "geometry": point.geometry.label,
+        "edges": [list(e) for e in point.geometry.edges],
+        "J": point.J,
+        "gamma12": point.gamma12,
+        "channel": point.channel,
+        # every channel parameter of the study, null where the channel has none
+        **{name: dict(point.parameters).get(name) for name in declared_parameters()},
+    }
+
+
+def _simulate_realisations(
+    point: Point, disorder, states: list[str], times: np.ndarray, settings: dict, options: dict
+) -> xr.Dataset:
+    """Every random realisation of ``disorder`` at ``point``, one after another, stacked."""
     runs = len(disorder.indices)
     parts = [
         _simulate_point(

@@ -12,7 +12,7 @@ import xarray as xr
 
 from .dataset import health_flags
 from .disorder import STATISTICS, event_statistics
-from .events import EVENTS
+from .observables.events import EVENTS
 from .points import LABEL_KEYS
 from .realisations import DIM
 

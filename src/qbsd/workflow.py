@@ -23,7 +23,7 @@ import xarray as xr
 
 from . import paths
 from .dataset import HEALTH_LIMITS, atomic_path, library_versions, read_netcdf, write_netcdf
-from .geometry import NAMED_GEOMETRIES, Geometry
+from .model.geometry import NAMED_GEOMETRIES, Geometry
 from .points import LABEL_KEYS, Study
 from .simulate import simulate
 from .summaries import DISORDER_TABLES, table, to_xarray
@@ -58,35 +58,34 @@ def qbsd_version() -> str:
     return library_versions()["qbsd"]
 
 
-#: Modules whose code decides a trajectory's numbers (not plots or workflow glue).
-PHYSICS_MODULES = (
-    "dataset",
-    "events",
-    "geometry",
-    "liouvillian",
-    "model",
-    "observables",
-    "operators",
-    "permutational",
-    "simulate",
-    "solvers",
-    "states",
-    "symmetry",
-)
+#: Subpackages whose code decides a trajectory's numbers: every module in them counts.
+PHYSICS_PACKAGES = ("model", "dynamics", "observables")
+#: Top-level modules that decide a trajectory's numbers (not plots or workflow glue).
+PHYSICS_MODULES = ("dataset", "disorder", "linalg", "realisations", "simulate")
+
+
+def physics_sources(package: Path | None = None) -> list[Path]:
+    """The source files ``code_version`` digests, in a fixed order."""
+    package = Path(__file__).parent if package is None else package
+    sources = []
+    for name in PHYSICS_PACKAGES:
+        sources += sorted((package / name).rglob("*.py"))
+    sources += [package / f"{name}.py" for name in PHYSICS_MODULES]
+    return [path for path in sources if path.exists()]
 
 
 def code_version() -> str:
     """qbsd version plus a digest of the physics sources (a rerun trigger).
 
-    Editing any module that computes trajectories reruns every point, even
-    without a version bump; figures and workflow glue do not count.
+    Editing any module that computes trajectories (``physics_sources``) reruns
+    every point, even without a version bump; figures and workflow glue do not
+    count.
     """
     digest = hashlib.sha256()
     package = Path(__file__).parent
-    for name in PHYSICS_MODULES:
-        path = package / f"{name}.py"
-        if path.exists():
-            digest.update(name.encode() + b"\0" + path.read_bytes())
+    for path in physics_sources(package):
+        name = path.relative_to(package).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return f"{qbsd_version()}+{digest.hexdigest()[:12]}"
 
 

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..channels import CHANNELS, channel_parameters
 from ..dataset import read_netcdf
+from ..model.channels import CHANNELS, channel_parameters
 from ..paths import results_of_summary
 from ..points import LABEL_KEYS, LARGE_N_GEOMETRY, Label
 from . import style

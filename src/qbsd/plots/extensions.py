@@ -22,9 +22,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
 from ..extensions import ENTANGLED_CHANNELS, ENTANGLED_STATES
+from ..model.states import parse_state
 from ..points import PAPER_GAMMA12, PAPER_J
 from ..realisations import AVERAGE_SUFFIX, DIM
-from ..states import parse_state
 from . import style
 from .common import (
     CENSORED_NOTE,

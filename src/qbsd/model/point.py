@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..disorder import check_values
 from .channels import CHANNELS, Channel, Term
 from .channels import channel_parameters as channel_parameters  # re-exported
-from .disorder import check_values
 from .geometry import Geometry
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .channels import JUMPS, excitation_difference_violation, ladder_form, term_matrices
-from .model import Point
 from .operators import SM, SP, SZ, bare_hamiltonian, cell_bits, interaction_hamiltonian, local
+from .point import Point
 
 if TYPE_CHECKING:  # qutip costs ~0.6 s to import; only the conversions need it
     import qutip

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .model import Point
+    from .point import Point
 
 #: Each jump as a combination of the ladder operators: ``X = sum_a x_a E^a``.
 JUMPS: dict[str, tuple[tuple[str, complex], ...]] = {

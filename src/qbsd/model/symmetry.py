@@ -12,7 +12,7 @@ U(1), the excitation-number difference
     ``depolarizing`` the cross terms of ``D[sx]`` and ``D[sy]`` cancel:
     ``D[sx_n, sx_m] + D[sy_n, sy_m] = 2 (D[sm_n, sm_m] + D[sp_n, sp_m])``),
     so the generator conserves q: the q-blocks of rho evolve independently.
-    This is checked at every point (``solvers.sector_refusal``); a channel
+    This is checked at every point (``dynamics.sector.sector_refusal``); a channel
     that fails it runs on the full space. The ``q < 0`` blocks are the
     Hermitian conjugates of the ``q > 0`` ones, so only ``q >= 0`` is stored.
 
@@ -49,8 +49,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from ..linalg import blas_threads
 from .geometry import Geometry
-from .observables import blas_threads
 
 # The whole group is enumerated up to this order; larger groups (the star's and
 # the complete graph's symmetric groups) are sampled by random words instead.
