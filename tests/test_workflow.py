@@ -314,7 +314,13 @@ def test_large_n_dry_run_sizes_jobs_for_the_permutation_invariant_solver(tmp_pat
     assert counts["large_n_scaling"] == 1
     (n12,) = output.split("rule simulate_relaxation_N12_000:")[1:]
     mem = int(re.search(r"mem_mb=(\d+)", n12)[1])
-    settings = {"n_cells": 12, "states": STATES, "geometry": "symmetric", "method": "auto"}
+    settings = {
+        "n_cells": 12,
+        "states": STATES,
+        "geometry": "symmetric",
+        "method": "auto",
+        "n_points": 51,
+    }
     assert mem == math.ceil(point_memory_bytes(settings) / 1e6)
     full_space = point_memory_bytes({**settings, "method": "bdf"})
     assert mem < full_space / 1e6 / 100  # not the 4^12 full-space estimate (78 GB)
