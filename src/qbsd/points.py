@@ -174,36 +174,35 @@ class DistinctPoint:
         """``<channel>/N<n>/<geometry>/J<J>_g<gamma12>``: the path without folder and suffix."""
         return point_id(**self.wildcards)
 
+    def _extras(self) -> dict:
+        """The parameters only some points have: a bath occupation, disorder."""
+        extras = {} if self.n_th is None else {"n_th": self.n_th}
+        if self.disordered:
+            extras.update(W=self.W, W_J=self.W_J, realisations=self.realisations)
+        return extras
+
     def simulate_kwargs(self) -> dict:
         """Keyword arguments of ``qbsd.simulate`` for this point (without states/time/solver)."""
-        kwargs = {
+        return {
             "n_cells": self.n_cells,
             "geometry": self.geometry,
             "J": self.J,
             "gamma12": self.gamma12,
             "channel": self.channel,
+            **self._extras(),
         }
-        if self.n_th is not None:
-            kwargs["n_th"] = self.n_th
-        if self.disordered:
-            kwargs.update(W=self.W, W_J=self.W_J, realisations=self.realisations)
-        return kwargs
 
     def settings(self) -> dict:
         """The point's parameters as plain JSON-able data (new keys only where they apply)."""
-        settings = {
+        return {
             "channel": self.channel,
             "n_cells": self.n_cells,
             "geometry": self.geometry.label,
             "edges": [list(e) for e in self.geometry.edges],
             "J": self.J,
             "gamma12": self.gamma12,
+            **self._extras(),
         }
-        if self.n_th is not None:
-            settings["n_th"] = self.n_th
-        if self.disordered:
-            settings.update(W=self.W, W_J=self.W_J, realisations=self.realisations)
-        return settings
 
 
 def point_id(
