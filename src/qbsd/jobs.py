@@ -246,6 +246,38 @@ def _wait(future: cf.Future) -> dict:
                 raise BatchInterrupted("stopped by a signal") from None
 
 
+def _log_header(log: str, n_points: int, code_version: str) -> None:
+    """The first lines of a batch's log: where, when (epoch seconds) and which code."""
+    slurm = os.environ.get("SLURM_JOB_ID")
+    with log_file(log) as out:
+        out.write(
+            f"batch of {n_points} points on {platform.node()} (pid {os.getpid()}"
+            + (f", SLURM_JOB_ID {slurm}" if slurm else "")
+            + f")\nstarted: {_time.time():.3f} "
+            + f"({_time.strftime('%Y-%m-%dT%H:%M:%SZ', _time.gmtime())})"
+            + f"\ncode version: {code_version}\n"
+        )
+
+
+def _compute(settings: Mapping, output: str, log: str, processes: int, **kwargs) -> None:
+    """One point, in the shared pool (``processes`` > 0) or in this process."""
+    if processes <= 0:
+        compute_point(settings, output, log, **kwargs)
+        return
+    pool = worker_pool(processes)
+    point_id = kwargs["point_id"]
+    try:
+        _wait(pool.submit(compute_point, settings, output, log, **kwargs))
+    except cf.process.BrokenProcessPool as exc:
+        _discard_pool(pool)
+        if _STOP.is_set():
+            raise BatchInterrupted(f"stopped by a signal during {point_id}") from exc
+        raise RuntimeError(
+            f"the worker process computing point {point_id} died "
+            "(killed, out of memory or crashed)"
+        ) from exc
+
+
 def simulate_batch(
     settings: Sequence[Mapping],
     outputs: Sequence[str],
@@ -282,15 +314,7 @@ def simulate_batch(
     command = command if command is not None else shlex.join(sys.argv)
     log = str(log)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
-    slurm = os.environ.get("SLURM_JOB_ID")
-    with log_file(log) as out:
-        out.write(
-            f"batch of {len(outputs)} points on {platform.node()} (pid {os.getpid()}"
-            + (f", SLURM_JOB_ID {slurm}" if slurm else "")
-            + f")\nstarted: {_time.time():.3f} "
-            + f"({_time.strftime('%Y-%m-%dT%H:%M:%SZ', _time.gmtime())})"
-            + f"\ncode version: {code_version}\n"
-        )
+    _log_header(log, len(outputs), code_version)
     done: dict[str, str] = {}
     failed: list[str] = []
     started = _time.perf_counter()
@@ -310,20 +334,7 @@ def simulate_batch(
             "echo": point_seconds(point_settings) > CONSOLE_PROGRESS_SECONDS,
         }
         try:
-            if processes > 0:
-                pool = worker_pool(processes)
-                try:
-                    _wait(pool.submit(compute_point, point_settings, output, log, **kwargs))
-                except cf.process.BrokenProcessPool as exc:
-                    _discard_pool(pool)
-                    if _STOP.is_set():
-                        raise BatchInterrupted(f"stopped by a signal during {point_id}") from exc
-                    raise RuntimeError(
-                        f"the worker process computing point {point_id} died "
-                        "(killed, out of memory or crashed)"
-                    ) from exc
-            else:
-                compute_point(point_settings, output, log, **kwargs)
+            _compute(point_settings, output, log, processes, **kwargs)
         except BatchInterrupted:
             _log(log, f"point {point_id}: STOPPED by a signal; nothing of it was written")
             raise
