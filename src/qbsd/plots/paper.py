@@ -213,6 +213,28 @@ def geometry_panel(
     return fig, ax, dss
 
 
+def _quantum_by_geometry(
+    datasets: Datasets,
+    stem: Stem,
+    panel: str,
+    variable: str,
+    ylabel: str,
+    t_max: float | None,
+    **options,
+) -> Figure:
+    """:func:`geometry_panel` of the quantum state, finished (Figs. 4a, 5a and 5b)."""
+    fig, _, _ = geometry_panel(
+        datasets,
+        variable=variable,
+        state="quantum",
+        panel=panel,
+        ylabel=ylabel,
+        t_max=t_max,
+        **options,
+    )
+    return finish(fig, stem)
+
+
 @style.styled
 def fig4a(datasets: Datasets, stem: Stem = None, *, t_max: float | None = 5.0) -> Figure:
     """Paper Fig. 4a: U(t)/U(0) of the quantum state, one curve per geometry.
@@ -220,16 +242,9 @@ def fig4a(datasets: Datasets, stem: Stem = None, *, t_max: float | None = 5.0) -
     The paper's datasets: N = 5, central, linear, circular and symmetric,
     J = 2, gamma12 = 1/2, relaxation (U(0) = N hbar omega0 / 2).
     """
-    fig, _, _ = geometry_panel(
-        datasets,
-        variable="energy",
-        state="quantum",
-        panel="fig4a",
-        ylabel=r"internal energy $U(t)/U(0)$",
-        t_max=t_max,
-        normalise=True,
+    return _quantum_by_geometry(
+        datasets, stem, "fig4a", "energy", r"internal energy $U(t)/U(0)$", t_max, normalise=True
     )
-    return finish(fig, stem)
 
 
 @style.styled
@@ -276,30 +291,23 @@ def fig4b(
 @style.styled
 def fig5a(datasets: Datasets, stem: Stem = None, *, t_max: float | None = 2.0) -> Figure:
     """Paper Fig. 5a: normalised l1 coherence of the quantum state, one curve per geometry."""
-    fig, _, _ = geometry_panel(
-        datasets,
-        variable="coherence",
-        state="quantum",
-        panel="fig5a",
-        ylabel=r"$l_1$ coherence $C_{l_1}(t)$",
-        t_max=t_max,
+    return _quantum_by_geometry(
+        datasets, stem, "fig5a", "coherence", r"$l_1$ coherence $C_{l_1}(t)$", t_max
     )
-    return finish(fig, stem)
 
 
 @style.styled
 def fig5b(datasets: Datasets, stem: Stem = None, *, t_max: float | None = 2.0) -> Figure:
     """Paper Fig. 5b: link-averaged concurrence of the quantum state, one curve per geometry."""
-    fig, _, _ = geometry_panel(
+    return _quantum_by_geometry(
         datasets,
-        variable="concurrence_mean",
-        state="quantum",
-        panel="fig5b",
-        ylabel=r"mean concurrence $\bar{C}(t)$",
-        t_max=t_max,
+        stem,
+        "fig5b",
+        "concurrence_mean",
+        r"mean concurrence $\bar{C}(t)$",
+        t_max,
         ylim=None,
     )
-    return finish(fig, stem)
 
 
 @style.styled
