@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.sparse as sp
+from helpers import assert_dicke_generator_is_piqs
 
 import qbsd
 from qbsd.dynamics import FullSpaceSolver, SectorSolver, make_solver, select_backend
@@ -23,7 +24,6 @@ from qbsd.dynamics.dicke import (
     DickeObserver,
     DickeRates,
     PermutationalSolver,
-    dissipator_matrix,
     initial_state,
     orbit_vectors,
     to_full_space,
@@ -89,24 +89,10 @@ def random_dicke_state(basis: DickeBasis, rng, coherent: bool = True) -> np.ndar
 
 @pytest.mark.parametrize("n_cells", [1, 2, 3, 4, 5, 6])
 def test_generator_is_the_piqs_lindbladian(n_cells):
-    from qutip.piqs._piqs import jmm1_dictionary
-    from qutip.piqs.piqs import Dicke
-
     rates = DickeRates(
         emission=0.37, dephasing=0.55, collective_emission=0.21, collective_dephasing=0.13
     )
-    basis = DickeBasis(n_cells)
-    mine = dissipator_matrix(basis, rates).toarray()
-    theirs = Dicke(n_cells, **rates.as_dict()).lindbladian().full()
-    flat_inverse = jmm1_dictionary(n_cells)[3]
-    index = [flat_inverse[(basis.j[e], basis.m[e], basis.m1[e])] for e in range(basis.size)]
-    block = theirs[np.ix_(index, index)]
-    # every source of a stored row is stored (q is conserved) ...
-    np.testing.assert_allclose(np.abs(theirs[index]).sum(1), np.abs(block).sum(1), atol=1e-12)
-    # ... and the coefficients agree to piqs' single precision
-    np.testing.assert_allclose(mine, block.real, rtol=0, atol=2e-7 * np.abs(block).max())
-    # trace preservation: piqs numbers carry the block degeneracy (plain sum = trace)
-    np.testing.assert_allclose(mine[:, : basis.n0].sum(0), 0.0, atol=1e-12)
+    assert_dicke_generator_is_piqs(n_cells, rates)
 
 
 def test_rates_split_complete_graph_kossakowski():
@@ -385,8 +371,10 @@ def test_memory_estimate_dispatch():
     chain = Point(Geometry.make("linear", 12), 2.0, 0.5, "relaxation")
     assert memory_estimate(chain) > 10 * dicke_memory(12, 3)
     # the stored series follow the time grid (no fixed number of time points)
-    assert memory_estimate(symmetric, n_points=101) < small < memory_estimate(
-        symmetric, n_points=10001
+    assert (
+        memory_estimate(symmetric, n_points=101)
+        < small
+        < memory_estimate(symmetric, n_points=10001)
     )
 
 
