@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.optimize
-from helpers import assert_dicke_generator_is_piqs
+from helpers import assert_dicke_generator_is_piqs, assert_observables_match
 
 import qbsd
 from qbsd.dynamics import FullSpaceSolver, SectorSolver, make_solver
@@ -361,13 +361,8 @@ def _qutip_run(geometry, J, gamma12, terms, times):
 
 def _assert_matches_qutip(ds, expected):
     for state, rows in expected.items():
-        for k, (u, e, coherence, conc, pops) in enumerate(rows):
-            ours = ds.sel(state=state).isel(time=k)
-            assert float(ours.energy) == pytest.approx(u, abs=1e-8)
-            assert float(ours.ergotropy) == pytest.approx(e, abs=1e-8)
-            assert float(ours.coherence) == pytest.approx(coherence, abs=1e-8)
-            np.testing.assert_allclose(ours.concurrence, conc, atol=1e-8)
-            np.testing.assert_allclose(ours.population, pops, atol=1e-8)
+        for k, row in enumerate(rows):
+            assert_observables_match(ds.sel(state=state).isel(time=k), *row)
 
 
 # the channels of docs/model.md, written out (n_th = 0.4 as in NEW)

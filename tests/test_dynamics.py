@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import qutip
 import scipy.linalg
+from helpers import assert_observables_match, qutip_model
 
 import qbsd
 from qbsd.dynamics import make_solver
@@ -81,36 +82,6 @@ def test_ode_and_exact_propagator_agree():
 # --- a second, independent route: QuTiP's own operators and conventions -------
 
 
-def _qutip_model(geometry, J, gamma12, channel):
-    """H and c_ops written with QuTiP's operators (|e> = basis(2, 0) there)."""
-    n = geometry.n_cells
-    eye = qutip.qeye(2)
-
-    def on(op, k):
-        return qutip.tensor([op if c == k else eye for c in range(n)])
-
-    sm = [on(qutip.sigmam(), k) for k in range(n)]
-    sz = [on(qutip.sigmaz(), k) for k in range(n)]
-    h = 0 * on(eye, 0)
-    for a, b in geometry.edges:
-        h += J * (sm[a].dag() * sm[b] + sm[a] * sm[b].dag())
-    rate, jump = {
-        "relaxation": (0.5, sm),
-        "amplitude_damping": (1.0, sm),
-        "phase_damping": (0.5, sz),
-    }[channel]
-    k = rate * (np.eye(n) + gamma12 * geometry.adjacency)
-    lam, vec = np.linalg.eigh(k)
-    c_ops = [
-        np.sqrt(lam[i]) * sum(vec[c, i] * jump[c] for c in range(n))
-        for i in range(n)
-        if lam[i] > 1e-14
-    ]
-    if channel == "relaxation":
-        c_ops += [np.sqrt(1 / 8) * s for s in sz]
-    return h, c_ops, sm
-
-
 def _qutip_observables(rho, geometry, sm):
     n = geometry.n_cells
     number = sum(s.dag() * s for s in sm)
@@ -128,7 +99,7 @@ def _qutip_observables(rho, geometry, sm):
 @pytest.mark.parametrize(("n", "geometry"), [(2, "linear"), (3, "linear"), (3, "symmetric")])
 def test_second_route_matrix_exponential_of_qutips_liouvillian(channel, n, geometry):
     g = Geometry.make(geometry, n)
-    h, c_ops, sm = _qutip_model(g, 2.0, 0.5, channel)
+    h, c_ops, sm = qutip_model(g, 2.0, 0.5, channel)
     lv = qutip.liouvillian(h, c_ops).full()
     times = np.linspace(0, 3, 7)
     ds = qbsd.simulate(n, geometry, 2.0, 0.5, channel, t_max=3.0, n_points=7)
@@ -145,13 +116,8 @@ def test_second_route_matrix_exponential_of_qutips_liouvillian(channel, n, geome
         for k, t in enumerate(times):
             vec = scipy.linalg.expm(lv * t) @ vec0
             rho = qutip.vector_to_operator(qutip.Qobj(vec[:, None], dims=[rho0.dims, [1]]))
-            u, e, coh, conc, pops = _qutip_observables(rho, g, sm)
             ours = ds.sel(state=state).isel(time=k)
-            assert float(ours.energy) == pytest.approx(u, abs=1e-8)
-            assert float(ours.ergotropy) == pytest.approx(e, abs=1e-8)
-            assert float(ours.coherence) == pytest.approx(coh, abs=1e-8)
-            np.testing.assert_allclose(ours.concurrence, conc, atol=1e-8)
-            np.testing.assert_allclose(ours.population, pops, atol=1e-8)
+            assert_observables_match(ours, *_qutip_observables(rho, g, sm))
 
 
 def test_papers_geometry_ranking_of_efficiency():

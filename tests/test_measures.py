@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import qutip
+from helpers import qutip_model
 from scipy.optimize import brentq
 
 import qbsd
@@ -314,31 +315,6 @@ def _qutip_states(label, n):
     return qutip.ket2dm(psi.unit())
 
 
-def _qutip_model(geometry, channel):
-    n = geometry.n_cells
-    eye = qutip.qeye(2)
-
-    def on(op, k):
-        return qutip.tensor([op if c == k else eye for c in range(n)])
-
-    sm = [on(qutip.sigmam(), k) for k in range(n)]
-    sz = [on(qutip.sigmaz(), k) for k in range(n)]
-    h = 0 * on(eye, 0)
-    for a, b in geometry.edges:
-        h += 2.0 * (sm[a].dag() * sm[b] + sm[a] * sm[b].dag())
-    rate, jump = {"relaxation": (0.5, sm), "amplitude_damping": (1.0, sm)}.get(channel, (0.5, sz))
-    k = rate * (np.eye(n) + 0.5 * geometry.adjacency)
-    lam, vec = np.linalg.eigh(k)
-    c_ops = [
-        np.sqrt(lam[i]) * sum(vec[c, i] * jump[c] for c in range(n))
-        for i in range(n)
-        if lam[i] > 1e-14
-    ]
-    if channel == "relaxation":
-        c_ops += [np.sqrt(1 / 8) * s for s in sz]
-    return h, c_ops, sm
-
-
 def _qutip_measures(rho, sm):
     """The split from a QuTiP state with numpy: H0 = sum sm^dag sm, ptrace for the cells."""
     number = sum(s.dag() * s for s in sm)
@@ -370,7 +346,7 @@ def test_second_route_with_qutip(n, channel):
     labels = ["equal_ergotropy:0.6", "ghz"] + (["dicke", "singlet_pairs"] if n == 4 else [])
     times = np.linspace(0.0, 2.0, 21)
     ds = qbsd.simulate(n, "linear", 2.0, 0.5, channel, labels, t_max=2.0, n_points=21)
-    h, c_ops, sm = _qutip_model(geometry, channel)
+    h, c_ops, sm = qutip_model(geometry, 2.0, 0.5, channel)
     options = {"atol": 1e-12, "rtol": 1e-10, "nsteps": 100000}
     for label in labels:
         result = qutip.mesolve(h, _qutip_states(label, n), times, c_ops, options=options)
