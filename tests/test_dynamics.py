@@ -140,16 +140,8 @@ def test_collective_damping_can_revive_ergotropy():
     subradiant (dark) part of the classical state keeps its excitation while
     the bright part decays, and the state becomes non-passive again.
     """
-    ds = qbsd.simulate(
-        3,
-        "symmetric",
-        0.0,
-        1.0,
-        "amplitude_damping",
-        states=["classical"],
-        t_max=6.0,
-        n_points=301,
-    )
+    point = (3, "symmetric", 0.0, 1.0, "amplitude_damping")
+    ds = qbsd.simulate(*point, states=["classical"], t_max=6.0, n_points=301)
     death = float(ds.sudden_death_time[0])
     revival = float(ds.revival_time[0])
     assert 0 < death < revival < 6.0
@@ -157,15 +149,6 @@ def test_collective_damping_can_revive_ergotropy():
     assert float(e.sel(time=slice(death + 0.05, revival - 0.05)).max()) < 1e-8
     assert float(e.sel(time=slice(revival + 0.5, None)).max()) > 1e-3
     # the grid does not matter: a finer run finds the same times
-    fine = qbsd.simulate(
-        3,
-        "symmetric",
-        0.0,
-        1.0,
-        "amplitude_damping",
-        states=["classical"],
-        t_max=6.0,
-        n_points=1201,
-    )
+    fine = qbsd.simulate(*point, states=["classical"], t_max=6.0, n_points=1201)
     assert float(fine.revival_time[0]) == pytest.approx(revival, rel=1e-6)
     assert float(fine.sudden_death_time[0]) == pytest.approx(death, rel=1e-6)
