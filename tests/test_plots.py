@@ -736,6 +736,17 @@ def _axes_table():
     return pd.DataFrame(rows)
 
 
+#: The study grid of ``_axes_table`` (its W = 1 rows are not on it).
+AXES_GRID = {
+    "channel": ["relaxation", "thermal"],
+    "n_cells": [3],
+    "geometry": ["linear"],
+    "J": [0.0, 2.0],
+    "gamma12": [0.0, 0.5],
+    "n_th": [0.0, 0.5],
+}
+
+
 def _cell_values(fig):
     """The half-lives printed in the classical and quantum panels of a one-geometry map."""
     return {
@@ -748,14 +759,7 @@ def _cell_values(fig):
 
 def test_sweep_figures_draw_one_n_th_and_clean_labels_only():
     frame = _axes_table()
-    grid = {
-        "channel": ["relaxation", "thermal"],
-        "n_cells": [3],
-        "geometry": ["linear"],
-        "J": [0.0, 2.0],
-        "gamma12": [0.0, 0.5],
-        "n_th": [0.0, 0.5],
-    }
+    grid = AXES_GRID
     rows = plots.grid_rows(frame, grid)
     assert set(rows["W"]) == {0.0} and len(rows) == 4 * 4 * len(STATES)
     hot = plots.half_life_heatmap(rows, channel="thermal", n_th=0.5)
@@ -775,14 +779,7 @@ def test_sweep_figures_draw_one_n_th_and_clean_labels_only():
 def test_sweep_figure_job_draws_its_facet(tmp_path, facet, expected):
     csv = tmp_path / "half_lives.csv"
     _axes_table().to_csv(csv, index=False)
-    grid = {
-        "channel": ["relaxation", "thermal"],
-        "n_cells": [3],
-        "geometry": ["linear"],
-        "J": [0.0, 2.0],
-        "gamma12": [0.0, 0.5],
-        "n_th": [0.0, 0.5],
-    }
+    grid = AXES_GRID
     assert facet in plots.sweep_facets(grid)
     png = tmp_path / facet / "half_life_map_N3.png"
     log = tmp_path / "map.log"
