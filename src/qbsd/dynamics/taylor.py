@@ -12,7 +12,8 @@ substep stops early once two successive terms are below round-off of the sum
 
 Every backend that steps exactly uses it: the sector backend (its exact steps
 and its dense ``exp(L dt)`` per small q-block, with substeps capped at
-``||tau L||_1 <= 1`` because its generator is not shifted), the Dicke backend
+``||tau L||_1 <= 1`` because its generator is not shifted, and the full
+degree: see ``dynamics.sector.EARLY_STOP``), the Dicke backend
 (``dicke.propagator``, whose shifted lab and interaction frames pick their
 own frame by cost from the same bounds) and the full-space ``evolve``.
 """
@@ -145,24 +146,26 @@ def taylor_series(
     substeps: int,
     eta: complex | float = 1.0,
     tol: float = TOLERANCE,
+    early_stop: bool = True,
 ) -> tuple[np.ndarray, int]:
     """``[eta T_m(tau A)]^s f`` with ``apply(b) = A b``, and the number of products.
 
     ``f`` is a vector or a block of column vectors; ``apply`` returns a new
     array. Each substep sums at most ``degree`` terms (``degree_and_substeps``)
-    and stops early (``Termination``).
+    and, with ``early_stop``, stops once they no longer change the sum
+    (``Termination``); without it every substep sums all ``degree`` terms.
     """
     products = 0
     for _ in range(substeps):
         b = f
         total = f.copy()
-        stop = Termination(f, tol)
+        stop = Termination(f, tol) if early_stop else None
         for n in range(degree):
             new = apply(b)
             new *= tau / (n + 1)
             products += 1
             total += new
-            if stop.done(new, total):
+            if stop is not None and stop.done(new, total):
                 break
             b = new
         f = eta * total if eta != 1.0 else total
@@ -170,19 +173,31 @@ def taylor_series(
 
 
 def expm_multiply(
-    generator, f: np.ndarray, t: float, norm: float | None = None, max_theta: float = 1.0
+    generator,
+    f: np.ndarray,
+    t: float,
+    norm: float | None = None,
+    max_theta: float = 1.0,
+    early_stop: bool = True,
 ) -> np.ndarray:
     """``exp(t generator) f`` for a sparse or dense matrix ``generator`` (unshifted).
 
     ``norm`` is ``||generator||_1`` (computed when not given); substeps keep
-    ``||tau generator||_1 <= max_theta``.
+    ``||tau generator||_1 <= max_theta``; ``early_stop`` as in ``taylor_series``.
     """
     if t == 0 or f.size == 0:
         return f.copy()
     if norm is None:
         norm = one_norm(generator)
     degree, substeps = degree_and_substeps(norm * t, max_theta)
-    out, _ = taylor_series(lambda b: generator @ b, f, t / max(substeps, 1), degree, substeps)
+    out, _ = taylor_series(
+        lambda b: generator @ b,
+        f,
+        t / max(substeps, 1),
+        degree,
+        substeps,
+        early_stop=early_stop,
+    )
     return out
 
 
