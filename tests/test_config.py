@@ -475,7 +475,12 @@ def test_the_default_study_runs_clean():
         ("symmetric", 2.0, 0.5)
     }
     assert study.large_n_channels() == ["relaxation"]
-    assert len(study.assignments) == 6 * 4 * 3 * 3 * 3 - 9 + 4
+    from qbsd.extensions import label_sets
+
+    extension = {lab for ls in label_sets() for lab in ls.labels}
+    grid = 6 * 4 * 3 * 3 * 3 - 9 + 4
+    shared = {a.label for a in study.assignments[:grid]} & extension
+    assert len(study.assignments) == grid + len(extension) - len(shared)
     with pytest.raises(ConfigError, match="central and n_cells = 6"):
         load_study({**read_config_file(DEFAULT_CONFIG), "unphysical": "error"})
 

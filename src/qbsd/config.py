@@ -39,6 +39,7 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -529,71 +530,13 @@ def load_study(
     if problems:
         raise ConfigError(_dedupe(problems), sources)
 
-    grid = config["grid"]
-    cells = {name: g.n_cells for name, g in custom.items()}
-    disorder = config.get("disorder") or {}
-    labels = grid_labels(grid, cells, disorder)
-    large_n = large_n_labels(config)
-    paper = set(paper_labels()) if config["paper_figures"] else set()
-    in_grid = set(labels)
-    labels = unique_labels(labels + large_n)
-    labels = unique_labels(labels + sorted(paper - set(labels), key=_paper_order))
-    large_n = set(large_n)
-    states_of = {label: list(config["states"]) for label in labels}
-    if config.get("extension_figures"):
-        for extension in label_sets():
-            for label in extension.labels:
-                states = states_of.setdefault(label, [])
-                states += [s for s in extension.states if s not in states]
-        labels = list(states_of)
-
-    def section(label: Label) -> str:  # the config key a label's problems name
-        return "large_n" if label in large_n and label not in in_grid else "grid"
-
-    realisations = int(disorder.get("realisations", 0) or 0) or EXTENSION_REALISATIONS
-    assignments, skipped, unphysical = [], [], {}
-    geometries: dict[tuple[str, int], Geometry] = {}
-    for label in labels:
-        key = (label.geometry, label.n_cells)
-        if key not in geometries:
-            geometries[key] = custom.get(label.geometry) or Geometry.make(*key)
-        geometry = geometries[key]
-        parameters = tuple((k, getattr(label, k)) for k in channel_parameters(label.channel))
-        problem = _complete_positivity(geometry, label.gamma12, label.channel, parameters)
-        if problem is not None:
-            skipped.append((label, problem))
-            key = (section(label), label.n_cells, label.geometry, label.gamma12)
-            unphysical.setdefault(key, geometry)
-            continue
-        assignments.append(
-            assign(
-                label,
-                geometry,
-                paper=label in paper,
-                large_n=label in large_n,
-                states=states_of[label],
-                realisations=realisations,
-            )
-        )
+    requested = _requested_labels(config, custom)
+    section = requested.section
+    assignments, skipped, unphysical = _assign_labels(config, custom, requested)
     if config["unphysical"] == "error":
-        sizes = {a.label.n_cells for a in assignments if a.label in in_grid}
+        sizes = {a.label.n_cells for a in assignments if a.label in requested.in_grid}
         problems += _undefined_states(config, sizes)
-
-    if unphysical and config["unphysical"] == "error":
-        # one line per key, geometry, value and bound (the bound of symmetric is 1 at any N)
-        cases: dict[tuple, list[int]] = {}
-        for (where, n, name, gamma12), geometry in unphysical.items():
-            bound = (normalise(geometry.gamma12_bound()), normalise(geometry.lambda_min))
-            cases.setdefault((where, name, gamma12, *bound), []).append(n)
-        for (where, name, gamma12, bound, lambda_min), sizes in cases.items():
-            problems.append(
-                f"{where}.gamma12 = {format_number(gamma12)} with geometry {name} and "
-                f"n_cells = {', '.join(map(str, sizes))} "
-                f"breaks complete positivity: allowed gamma12 <= "
-                f"{bound:.10g} (= Gamma/|lambda_min(A)|, "
-                f"lambda_min(A) = {lambda_min:.6g}); remove the value or set "
-                "unphysical: skip (skipped points are listed in results/summary/skipped.csv)"
-            )
+        problems += _unphysical_problems(unphysical)
     study = Study(assignments, skipped if config["unphysical"] == "skip" else [], config)
     section_of: dict[str, str] = {}
     for a in assignments:  # a point asked for by the grid is named by the grid's key
@@ -603,6 +546,88 @@ def load_study(
     if problems:
         raise ConfigError(_dedupe(problems), sources)
     return study
+
+
+@dataclass
+class _Requested:
+    """Every label a config asks for, with its states and where it was asked for."""
+
+    states_of: dict[Label, list[str]]  # in request order
+    in_grid: set[Label]
+    large_n: set[Label]
+    paper: set[Label]
+
+    def section(self, label: Label) -> str:
+        """The config key a label's problems name."""
+        return "large_n" if label in self.large_n and label not in self.in_grid else "grid"
+
+
+def _requested_labels(config: Mapping, custom: Mapping[str, Geometry]) -> _Requested:
+    """The grid's labels, then large_n's, the paper's and the extension sets'."""
+    cells = {name: g.n_cells for name, g in custom.items()}
+    labels = grid_labels(config["grid"], cells, config.get("disorder") or {})
+    large_n = large_n_labels(config)
+    paper = set(paper_labels()) if config["paper_figures"] else set()
+    in_grid = set(labels)
+    labels = unique_labels(labels + large_n)
+    labels = unique_labels(labels + sorted(paper - set(labels), key=_paper_order))
+    states_of = {label: list(config["states"]) for label in labels}
+    if config.get("extension_figures"):
+        for extension in label_sets():
+            for label in extension.labels:
+                states = states_of.setdefault(label, [])
+                states += [s for s in extension.states if s not in states]
+    return _Requested(states_of, in_grid, set(large_n), paper)
+
+
+def _assign_labels(config: Mapping, custom: Mapping[str, Geometry], requested: _Requested):
+    """Assignments of the physical labels, the skipped ones, and the unphysical cases."""
+    disorder = config.get("disorder") or {}
+    realisations = int(disorder.get("realisations", 0) or 0) or EXTENSION_REALISATIONS
+    assignments, skipped, unphysical = [], [], {}
+    geometries: dict[tuple[str, int], Geometry] = {}
+    for label, states in requested.states_of.items():
+        key = (label.geometry, label.n_cells)
+        if key not in geometries:
+            geometries[key] = custom.get(label.geometry) or Geometry.make(*key)
+        geometry = geometries[key]
+        parameters = tuple((k, getattr(label, k)) for k in channel_parameters(label.channel))
+        problem = _complete_positivity(geometry, label.gamma12, label.channel, parameters)
+        if problem is not None:
+            skipped.append((label, problem))
+            key = (requested.section(label), label.n_cells, label.geometry, label.gamma12)
+            unphysical.setdefault(key, geometry)
+            continue
+        assignments.append(
+            assign(
+                label,
+                geometry,
+                paper=label in requested.paper,
+                large_n=label in requested.large_n,
+                states=states,
+                realisations=realisations,
+            )
+        )
+    return assignments, skipped, unphysical
+
+
+def _unphysical_problems(unphysical: Mapping[tuple, Geometry]) -> list[str]:
+    """One line per key, geometry, value and bound (the bound of symmetric is 1 at any N)."""
+    problems = []
+    cases: dict[tuple, list[int]] = {}
+    for (where, n, name, gamma12), geometry in unphysical.items():
+        bound = (normalise(geometry.gamma12_bound()), normalise(geometry.lambda_min))
+        cases.setdefault((where, name, gamma12, *bound), []).append(n)
+    for (where, name, gamma12, bound, lambda_min), sizes in cases.items():
+        problems.append(
+            f"{where}.gamma12 = {format_number(gamma12)} with geometry {name} and "
+            f"n_cells = {', '.join(map(str, sizes))} "
+            f"breaks complete positivity: allowed gamma12 <= "
+            f"{bound:.10g} (= Gamma/|lambda_min(A)|, "
+            f"lambda_min(A) = {lambda_min:.6g}); remove the value or set "
+            "unphysical: skip (skipped points are listed in results/summary/skipped.csv)"
+        )
+    return problems
 
 
 @functools.lru_cache(maxsize=4096)
