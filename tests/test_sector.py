@@ -53,9 +53,7 @@ SMALL = [
     for channel in PAPER_CHANNELS
     for J, g in ((2.0, 0.5), (0.0, 0.0))
 ] + [
-    (3, geometry, channel, 1.0, 0.0)
-    for geometry in NAMED_GEOMETRIES
-    for channel in PAPER_CHANNELS
+    (3, geometry, channel, 1.0, 0.0) for geometry in NAMED_GEOMETRIES for channel in PAPER_CHANNELS
 ]
 # N = 5 (expm costs ~0.8 s): one point per geometry, channels rotated, plus the
 # CP bound of the central geometry (gamma12 = 1/|lambda_min| = 0.5, K singular)
