@@ -55,6 +55,7 @@ SOURCE = {
     "states": ["full", "classical", "quantum"],
     "time": {"t_max": 10.0, "n_points": 1001},
     "paper_figures": False,
+    "extension_figures": False,
     "large_n": None,
 }
 
