@@ -75,6 +75,16 @@ def test_small_points_share_batches_and_large_points_go_alone():
     assert len(batches) < len(study.points) / 3  # far fewer jobs than points
 
 
+def test_longer_batches_have_higher_priority():
+    study = study_of(GRID, large_n={"n_cells": [30], "J": [2.0], "gamma12": [0.5]})
+    batches = plan(study)
+    by_seconds = sorted(batches, key=lambda b: b.seconds, reverse=True)
+    priorities = [b.priority for b in by_seconds]
+    assert priorities == sorted(priorities, reverse=True)
+    assert all(isinstance(b.priority, int) and b.priority >= 1 for b in batches)
+    assert len({b.priority for b in batches}) > 1
+
+
 def test_the_number_of_jobs_stays_in_the_hundreds():
     grid = {**GRID, "J": [round(0.1 * k, 3) for k in range(1, 41)], "gamma12": [0.0, 0.1, 0.2]}
     study = study_of(grid)

@@ -59,6 +59,15 @@ class Batch:
     def paths(self) -> list[str]:
         return [p.path for p in self.points]
 
+    @property
+    def priority(self) -> int:
+        """Snakemake ``priority``: the estimated seconds, so the longest batches start first.
+
+        Longest-first keeps a sweep's tail short: a large point started last
+        would run alone on one core while the others idle.
+        """
+        return math.ceil(self.seconds)
+
     def runtime_minutes(self, attempt: int = 1) -> int:
         """A cluster's ``runtime``: five times the estimate, at least ``RUNTIME_FLOOR``."""
         return max(RUNTIME_FLOOR, math.ceil(5 * self.seconds / 60)) * max(1, attempt)

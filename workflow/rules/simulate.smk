@@ -1,7 +1,8 @@
 # The simulations: one rule per batch of distinct points (qbsd.batches), each
 # point still with its own trajectory file. Small points share a batch of
 # about 20 s of work; a large point is a batch of its own. The layout depends
-# only on the study, never on --cores.
+# only on the study, never on --cores. Longer batches have higher priority, so
+# the large points start first and the small ones fill the cores around them.
 #
 # A batch job runs qbsd.jobs.simulate_batch: in a local run the points go to
 # a pool of worker processes (one per core) started once by the snakemake
@@ -22,6 +23,7 @@ for batch in BATCHES:
             [update(path) for path in batch.paths],
         log:
             batch_log(batch),
+        priority: batch.priority
         threads: 1
         resources:
             mem_mb=batch_mem_mb(batch),
