@@ -214,7 +214,27 @@ def test_a_stopped_run_stops_the_batch_before_the_next_point(small_batch, tmp_pa
     assert not list(tmp_path.rglob("*.nc"))
 
 
-def test_up_to_date_reads_attributes_only_and_rejects_foreign_files(tmp_path):
+def test_a_damaged_trajectory_is_recomputed_not_kept(small_batch, tmp_path):
+    import netCDF4
+
+    study, batch = small_batch
+    _, outputs = _run(study, batch, tmp_path)
+    clean = read_netcdf(outputs[1])
+    # silent damage: the data change, the attributes (settings, version) stay
+    with netCDF4.Dataset(outputs[1], "a") as nc:
+        nc["ergotropy"][0, -1] = 123.0
+    settings = study.point_settings(batch.points[1])
+    assert not jobs.up_to_date(outputs[1], settings, code_version())
+    assert jobs.up_to_date(outputs[0], study.point_settings(batch.points[0]), code_version())
+    done, _ = _run(study, batch, tmp_path)
+    assert done[batch.points[1].id] == "computed"
+    assert [done[p.id] for p in batch.points if p != batch.points[1]] == ["kept"] * (
+        len(outputs) - 1
+    )
+    xr.testing.assert_identical(read_netcdf(outputs[1]).drop_attrs(), clean.drop_attrs())
+
+
+def test_up_to_date_rejects_foreign_and_missing_files(tmp_path):
     bad = tmp_path / "x.nc"
     bad.write_bytes(b"not a netcdf file")
     assert not jobs.up_to_date(bad, {"a": 1}, "v")

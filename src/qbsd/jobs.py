@@ -9,8 +9,8 @@ nor charged an interpreter start-up each; inside a job that already is its
 own process (a cluster job, or jobs run as processes) the points are
 computed in that process.
 
-A trajectory that is already up to date (same settings, same code version:
-:func:`up_to_date`) is kept, so growing a grid, moving points between
+A trajectory that is already up to date (same settings, same code version,
+content intact: :func:`up_to_date`) is kept, so growing a grid, moving points between
 batches or resuming an interrupted batch computes only what is missing.
 Every trajectory is written atomically: a point is either complete or
 absent. SIGTERM and SIGINT (:func:`install_signal_handlers`) stop the
@@ -139,11 +139,11 @@ def install_signal_handlers() -> None:
 
 
 def up_to_date(path: str | os.PathLike, settings: Mapping, code_version: str) -> bool:
-    """True if ``path`` is a complete trajectory of ``settings`` made by ``code_version``.
+    """True if ``path`` is an intact trajectory of ``settings`` made by ``code_version``.
 
-    Reads only the file's attributes. A file is only ever complete or absent
-    (atomic writes); its numbers are checked against its checksum whenever
-    they are read.
+    The attributes first (a stale file is rejected without reading its data),
+    then the whole content against the checksum it was written with: a damaged
+    file is recomputed, never kept, so a forced rerun of its batch repairs it.
     """
     path = Path(path)
     if not path.is_file():
@@ -151,16 +151,19 @@ def up_to_date(path: str | os.PathLike, settings: Mapping, code_version: str) ->
     try:
         import netCDF4
 
-        from .dataset import NETCDF_LOCK
+        from .dataset import NETCDF_LOCK, read_netcdf
 
         # batch jobs run as threads of one snakemake process: HDF5 is not thread-safe
         with NETCDF_LOCK, netCDF4.Dataset(path) as nc:
             stored = json.loads(nc.getncattr("point_settings"))
             version = nc.getncattr("code_version")
+        expected = json.loads(json.dumps(dict(settings), sort_keys=True, default=str))
+        if stored != expected or version != code_version:
+            return False
+        read_netcdf(path)  # DamagedFileError (an OSError) when the content is not as written
     except (OSError, KeyError, AttributeError, ValueError, RuntimeError):
         return False
-    expected = json.loads(json.dumps(dict(settings), sort_keys=True, default=str))
-    return stored == expected and version == code_version
+    return True
 
 
 def _log(log: str | os.PathLike, text: str) -> None:
