@@ -15,7 +15,6 @@ from snakerun import run_snakemake
 
 from qbsd.config import (
     DEFAULT_CONFIG,
-    SCHEMA_PATH,
     ConfigError,
     load_study,
     main,
@@ -23,6 +22,7 @@ from qbsd.config import (
     validate_config,
 )
 from qbsd.points import Label
+from qbsd.schema import SCHEMA_PATH
 
 REPO = Path(__file__).resolve().parents[1]
 GIB = 2**30

@@ -20,8 +20,9 @@ from qbsd.dynamics.dicke import observer as dicke_observer
 from qbsd.model.channels import CHANNELS, channel_parameters
 from qbsd.model.geometry import Geometry
 from qbsd.model.operators import excitations
+from qbsd.model.spectral_blocks import SpectralBlocks
 from qbsd.model.states import equal_ergotropy_cell
-from qbsd.model.symmetry import SectorBasis, SpectralBlocks
+from qbsd.model.symmetry import SectorBasis
 from qbsd.observables import Observer, SectorObserver, density, measures
 from qbsd.observables import sector as sector_observer
 from qbsd.observables.measures import MEASURES, concurrence, qubit_ergotropy

@@ -129,13 +129,6 @@ def small_results(tmp_path_factory) -> Path:
     return run_study(small_study(), tmp_path_factory.mktemp("small"))
 
 
-@pytest.fixture
-def results_copy(small_results, tmp_path) -> Path:
-    copy = tmp_path / "results"
-    shutil.copytree(small_results, copy)
-    return copy
-
-
 # --------------------------------------------------------------------------
 # 2. interrupted and resumed runs (snakemake: SIGKILL, SIGTERM, SIGINT, a dead worker)
 #

@@ -67,13 +67,6 @@ def small_results(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def results_copy(small_results, tmp_path) -> Path:
-    copy = tmp_path / "results"
-    shutil.copytree(small_results, copy)
-    return copy
-
-
-@pytest.fixture
 def reads(monkeypatch) -> list[str]:
     """The trajectories open_results reads from now on (its cache emptied first)."""
     calls: list[str] = []

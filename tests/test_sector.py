@@ -11,9 +11,9 @@ from qbsd.dynamics import sector as sector_backend
 from qbsd.model import Point
 from qbsd.model.channels import PAPER_CHANNELS
 from qbsd.model.geometry import NAMED_GEOMETRIES, Geometry
+from qbsd.model.spectral_blocks import SpectralBlocks
 from qbsd.model.symmetry import (
     SectorBasis,
-    SpectralBlocks,
     automorphism_generators,
     group_elements,
     state_permutation,

@@ -18,6 +18,7 @@ from snakerun import job_counts, run_snakemake
 import qbsd
 from qbsd.batches import plan
 from qbsd.config import load_study, read_config_file
+from qbsd.dataset import read_netcdf
 from qbsd.points import LABEL_KEYS
 from qbsd.reference import HALF_LIVES
 from qbsd.results import ResultsError
@@ -263,6 +264,32 @@ def test_open_results_names_missing_and_damaged_files(run, tmp_path):
     (copy / "summary" / "labels.csv").unlink()
     with pytest.raises(ResultsError, match="labels.csv"):
         qbsd.open_results(copy)
+
+
+def test_the_command_a_damaged_file_names_repairs_it(run, tmp_path):
+    import netCDF4
+
+    workdir = tmp_path / "study"
+    shutil.copytree(run, workdir, ignore=shutil.ignore_patterns("changed.yaml"))
+    target = "trajectories/relaxation/N3/linear/J2.5_g0.nc"
+    damaged = workdir / "results" / target
+    # silent damage: numbers change, the file still opens and its attributes hold
+    with netCDF4.Dataset(damaged, "a") as nc:
+        nc["ergotropy"][0, 10] = 7.0
+    label = dict(channel="relaxation", n_cells=3, geometry="linear", J=2.5, gamma12=0.0)
+    with pytest.raises(ResultsError) as caught:
+        qbsd.open_results(workdir / "results")["ergotropy"].sel(**label).values  # noqa: B018
+    command = str(caught.value).split("snakemake ")[1].split()
+    assert command == ["--cores", "2", "--force", f"results/{target}"]
+    done = snakemake(workdir, *command)
+    assert done.returncode == 0, done.stderr[-3000:]
+    original = read_netcdf(run / "results" / target)
+    repaired = read_netcdf(damaged)
+    xr.testing.assert_identical(repaired.drop_attrs(), original.drop_attrs())
+    again = qbsd.open_results(workdir / "results")["ergotropy"].sel(**label)
+    np.testing.assert_array_equal(
+        again.sel(state=original["state"]).values, original["ergotropy"].values
+    )
 
 
 # --------------------------------------------------------------------------

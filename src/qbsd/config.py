@@ -2,8 +2,8 @@
 
 :func:`load_study` is what the workflow calls (``workflow/rules/common.smk``)
 before any job exists: it fills the JSON schema's defaults into the config,
-checks it against ``workflow/schemas/config.schema.yaml`` and then runs the
-checks a schema cannot express:
+checks it against ``workflow/schemas/config.schema.yaml`` (``qbsd.schema``)
+and then runs the checks a schema cannot express:
 
 - values equal after rounding to 10 significant digits (they would share a
   path), non-finite numbers;
@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import difflib
 import functools
-import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -72,20 +70,10 @@ from .resources import (
     representative_point,
     settings_point,
 )
+from .schema import schema_problems, show, suggest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
-
-_TYPE_NAMES = {
-    "integer": "an integer",
-    "number": "a number",
-    "array": "a list",
-    "object": "a mapping (key: value)",
-    "string": "a text",
-    "boolean": "true or false",
-    "null": "null (or false: off)",
-}
 
 
 class ConfigError(ValueError):
@@ -139,136 +127,8 @@ def merge(base: dict, update: Mapping) -> dict:
     return base
 
 
-def load_schema(schema: str | Path | Mapping | None = None) -> dict:
-    if isinstance(schema, Mapping):
-        return dict(schema)
-    path = Path(schema) if schema is not None else SCHEMA_PATH
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
 # --------------------------------------------------------------------------
 # schema
-
-
-def _validator_class():
-    from jsonschema import Draft7Validator, validators
-
-    def is_integer(checker, instance):  # 2.0 is not an integer here
-        return isinstance(instance, int) and not isinstance(instance, bool)
-
-    checker = Draft7Validator.TYPE_CHECKER.redefine("integer", is_integer)
-    return validators.extend(Draft7Validator, type_checker=checker)
-
-
-def fill_defaults(instance, schema: Mapping) -> None:
-    """Put the schema's ``default`` of every missing key into ``instance`` (in place)."""
-    if not isinstance(instance, dict) or not isinstance(schema, Mapping):
-        return
-    for key, sub in schema.get("properties", {}).items():
-        if key not in instance and "default" in sub:
-            instance[key] = copy.deepcopy(sub["default"])
-        if key in instance:
-            fill_defaults(instance[key], sub)
-
-
-def _key(path: Iterable) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def _show(value) -> str:
-    text = repr(value) if not isinstance(value, (dict, list)) else json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _suggest(word, choices: Iterable[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _number_hint(value) -> str:
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return ""
-        return " (YAML reads this as text: write numbers like 1.0e-8 with a dot)"
-    return ""
-
-
-def _describe(error, key_prefix: tuple = ()) -> str:
-    """One line for a jsonschema error: key, value, what is allowed."""
-    path = key_prefix + tuple(error.absolute_path)
-    key = _key(path)
-    value = error.instance
-    schema = error.schema
-    kind = error.validator
-    if kind == "additionalProperties":
-        allowed = list(schema.get("properties", {}))
-        extra = [k for k in value if k not in allowed]
-        lines = []
-        for name in extra:
-            where = _key((*path, name))
-            lines.append(
-                f"{where} = {_show(value[name])}: unknown key; allowed keys"
-                f"{' under ' + key if path else ''}: {', '.join(allowed)}{_suggest(name, allowed)}"
-            )
-        return "\n  - ".join(lines)
-    if kind == "pattern" and "propertyNames" in error.schema_path:
-        return (
-            f"{key}: the name {_show(value)} is not allowed; names start with a letter and hold "
-            "only letters, digits and _"
-        )
-    if kind == "required":
-        missing = [k for k in error.validator_value if k not in value]
-        return f"{key} = {_show(value)}: missing key(s) {', '.join(missing)}"
-    if kind == "type":
-        expected = error.validator_value
-        names = [expected] if isinstance(expected, str) else expected
-        what = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        hint = _number_hint(value) if {"number", "integer"} & set(names) else ""
-        return f"{key} = {_show(value)}: must be {what}{hint}"
-    if kind == "enum":
-        allowed = [str(v) for v in error.validator_value]
-        return f"{key} = {_show(value)}: must be one of {', '.join(allowed)}" + _suggest(
-            value, allowed
-        )
-    if kind == "minimum":
-        return f"{key} = {_show(value)}: must be >= {error.validator_value}"
-    if kind == "exclusiveMinimum":
-        return f"{key} = {_show(value)}: must be > {error.validator_value}"
-    if kind == "maximum":
-        return f"{key} = {_show(value)}: must be <= {error.validator_value}"
-    if kind in ("minItems", "maxItems") and schema.get("minItems") == schema.get("maxItems"):
-        return f"{key} = {_show(value)}: must be a pair [n, m] of cell indices"
-    if kind == "minItems":
-        return f"{key} = {_show(value)}: must list at least {error.validator_value} value(s)"
-    if kind == "maxItems":
-        return f"{key} = {_show(value)}: must list at most {error.validator_value} value(s)"
-    if kind == "uniqueItems":
-        seen, repeated = [], []
-        for v in value:
-            (repeated if v in seen else seen).append(v)
-        return (
-            f"{key} = {_show(value)}: values must not repeat "
-            f"({', '.join(_show(v) for v in repeated)} given twice)"
-        )
-    if kind == "anyOf":
-        branch = 0 if isinstance(value, list) else 1
-        inner = [e for e in error.context if e.schema_path and e.schema_path[0] == branch]
-        detail = ""
-        if inner:
-            deepest = max(inner, key=lambda e: len(e.absolute_path))
-            detail = "; " + _describe(deepest, key_prefix)
-        return (
-            f"{key} = {_show(value)}: must be {schema.get('description', error.message)}{detail}"
-        )
-    return f"{key} = {_show(value)}: {error.message}"
 
 
 def validate_config(
@@ -280,14 +140,10 @@ def validate_config(
     that are equal after rounding. Returns ``config``; raises ``ConfigError``.
     """
     if not isinstance(config, dict):
-        raise ConfigError([f"the config must be a mapping of keys, got {_show(config)}"], sources)
-    schema = load_schema(schema)
+        raise ConfigError([f"the config must be a mapping of keys, got {show(config)}"], sources)
     if config.get("large_n") is False:  # `large_n: false` switches it off, as null does
         config["large_n"] = None
-    fill_defaults(config, schema)
-    validator = _validator_class()(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
-    problems = [_describe(e) for e in errors]
+    problems = schema_problems(config, schema)
     if not problems:
         problems += _finite_and_distinct(config)
     if problems:
@@ -329,7 +185,7 @@ def _finite_and_distinct(config: dict) -> list[str]:
             numbers += [(f"{section}.{axis}[{i}]", v) for i, v in enumerate(values)]
     for key, value in numbers:
         if not math.isfinite(value):
-            problems.append(f"{key} = {_show(value)}: must be a finite number")
+            problems.append(f"{key} = {show(value)}: must be a finite number")
     if problems:
         return problems
     for section, axes in _axes(config):
@@ -340,7 +196,7 @@ def _finite_and_distinct(config: dict) -> list[str]:
                 r = normalise(v)
                 if r in first:
                     problems.append(
-                        f"{section}.{axis} = {_show(values)}: values {first[r]!r} and {v!r} are "
+                        f"{section}.{axis} = {show(values)}: values {first[r]!r} and {v!r} are "
                         f"equal to 10 significant digits ({format_number(v)}); list each value "
                         "once"
                     )
@@ -379,7 +235,7 @@ def custom_geometries(config: Mapping) -> tuple[dict[str, Geometry], list[str]]:
             result[name] = Geometry.make(edges, n_cells)
         except ValueError as exc:
             problems.append(
-                f"{key} = {_show(spec)}: {exc}; allowed: links [n, m] between two distinct "
+                f"{key} = {show(spec)}: {exc}; allowed: links [n, m] between two distinct "
                 f"cells in 0..{n_cells - 1}, each link listed once"
             )
     return result, problems
@@ -396,12 +252,12 @@ def _check_geometry_names(config, custom: Mapping[str, Geometry], bad_custom) ->
         if name not in custom:
             problems.append(
                 f"{key} = {name!r}: unknown geometry; allowed: {', '.join(allowed)} "
-                "(or a name defined under custom_geometries)" + _suggest(name, allowed)
+                "(or a name defined under custom_geometries)" + suggest(name, allowed)
             )
         elif custom[name].n_cells not in grid["n_cells"]:
             problems.append(
                 f"{key} = {name!r}: this custom geometry has {custom[name].n_cells} cells but "
-                f"grid.n_cells = {_show(grid['n_cells'])} does not list "
+                f"grid.n_cells = {show(grid['n_cells'])} does not list "
                 f"{custom[name].n_cells}; add it to grid.n_cells"
             )
     return problems
@@ -523,7 +379,7 @@ def load_study(
         missing = [s for s in PAPER_STATES if s not in config["states"]]
         if missing:
             problems.append(
-                f"states = {_show(config['states'])}: paper_figures: true needs the states "
+                f"states = {show(config['states'])}: paper_figures: true needs the states "
                 f"{', '.join(PAPER_STATES)} (missing {', '.join(missing)}); add them or set "
                 "paper_figures: false"
             )
@@ -649,7 +505,7 @@ def _check_axes(config: Mapping) -> list[str]:
     with_n_th = [c for c in grid["channel"] if "n_th" in channel_parameters(c)]
     if n_th != [0.0] and not with_n_th:
         problems.append(
-            f"grid.n_th = {_show(grid['n_th'])}: none of grid.channel "
+            f"grid.n_th = {show(grid['n_th'])}: none of grid.channel "
             f"({', '.join(grid['channel'])}) has a bath occupation; add a channel that has "
             "one (thermal) or remove grid.n_th"
         )

@@ -22,10 +22,10 @@ from ..linalg import blas_threads
 from ..model.channels import excitation_difference_violation
 from ..model.liouvillian import liouvillian_rows
 from ..model.point import Point
+from ..model.spectral_blocks import SpectralBlocks
 from ..model.states import check_state
 from ..model.symmetry import (
     SectorBasis,
-    SpectralBlocks,
     automorphism_generators,
     stabilizer_generators,
     state_permutation,

@@ -8,7 +8,8 @@
 - ``operators``: single-cell operators and Hamiltonians on the full space.
 - ``liouvillian``: the generator of a point, full space or by rows.
 - ``symmetry``: the exact symmetry reduction (excitation difference, graph
-  automorphisms) and the spectral blocks it implies.
+  automorphisms).
+- ``spectral_blocks``: the blocks that reduction implies for the spectra.
 """
 
 from .channels import CHANNELS, Channel, Parameter, Term, register_channel

@@ -3,7 +3,7 @@
 The same quantities as ``density.Observer`` on the expanded density matrices
 (``model.symmetry.SectorBasis``), without forming them: linear maps for the
 diagonal, the single-cell coherences, the l1 sum and the two-cell states,
-and the spectra block by block (``model.symmetry.SpectralBlocks``).
+and the spectra block by block (``model.spectral_blocks.SpectralBlocks``).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class SectorObserver:
     The same quantities as ``Observer`` on the expanded density matrices: linear
     maps for the diagonal, the single-cell coherences, the l1 sum and the
     two-cell states, and the spectrum from the symmetry blocks of
-    ``symmetry.SpectralBlocks`` (the ``diagonal`` structure when the chunk has
+    ``spectral_blocks.SpectralBlocks`` (the ``diagonal`` structure when the chunk has
     no ``q != 0`` content). The dephased state Delta(rho) of the incoherent
     ergotropy is the ``q = 0`` part of the coordinates, so its spectrum is that
     ``diagonal`` structure applied to the ``q = 0`` block alone.
