@@ -285,3 +285,17 @@ def test_every_summary_table_of_every_label_is_merged(small_results):
         at = {dim: row[dim] for dim in (*LABEL_DIMS, "state")}
         value = table.columns[-1]
         np.testing.assert_allclose(float(res[value].sel(**at)), float(row[value]))
+
+
+def test_summaries_read_in_worker_processes_equal_the_serial_ones(small_results):
+    from qbsd import jobs
+    from qbsd.workflow import label_rows
+
+    study = small_study()
+    serial = label_rows(study, small_results)
+    try:
+        pooled = label_rows(study, small_results, processes=2)
+    finally:
+        jobs.shutdown_pool()
+    pd.testing.assert_frame_equal(pooled, serial)
+    assert len(serial) == sum(len(a.states) for a in study.assignments)

@@ -162,21 +162,46 @@ def simulate_settings(settings: Mapping, progress=None) -> xr.Dataset:
 # summaries
 
 
-def label_rows(study: Study, results: str | os.PathLike = paths.RESULTS) -> pd.DataFrame:
-    """Summary rows (``qbsd.summaries.summarize``) of every label and state.
-
-    Each distinct trajectory is read once; its rows are copied to every label
-    it serves, with that label's own axes values and states.
-    """
+def point_summary(path: str | os.PathLike) -> pd.DataFrame:
+    """Summary rows of one trajectory file, every state (checksum verified)."""
     from .summaries import summarize_point
 
+    return summarize_point(read_netcdf(path))
+
+
+def point_summaries(paths_: Sequence[str], processes: int = 0) -> list[pd.DataFrame]:
+    """:func:`point_summary` of each path, in order.
+
+    With ``processes > 1`` the files are read in the shared worker pool
+    (``qbsd.jobs.worker_pool``): reading and checking a file costs more than
+    summarising it, and a sweep of 10^4 files read in one process takes minutes.
+    """
+    if processes > 1 and len(paths_) > 1:
+        from .jobs import worker_pool
+
+        chunk = max(1, min(64, len(paths_) // (8 * processes)))
+        return list(worker_pool(processes).map(point_summary, paths_, chunksize=chunk))
+    return [point_summary(path) for path in paths_]
+
+
+def label_rows(
+    study: Study, results: str | os.PathLike = paths.RESULTS, processes: int = 0
+) -> pd.DataFrame:
+    """Summary rows (``qbsd.summaries.summarize``) of every label and state.
+
+    Each distinct trajectory is read once (in ``processes`` worker processes,
+    see :func:`point_summaries`); its rows are copied to every label it
+    serves, with that label's own axes values and states.
+    """
     results = Path(results)
     order = {id(a): k for k, a in enumerate(study.assignments)}
+    point_ids = list(study.labels_of)
+    summaries = point_summaries(
+        [str(results / study.points[pid].relpath) for pid in point_ids], processes
+    )
     frames = []
-    for point_id, assignments in study.labels_of.items():
-        path = results / study.points[point_id].relpath
-        rows = summarize_point(read_netcdf(path))
-        for a in assignments:
+    for point_id, rows in zip(point_ids, summaries, strict=True):
+        for a in study.labels_of[point_id]:
             frame = rows[rows["state"].isin(a.states)].copy()  # the label's own states
             for key, value in a.label.as_dict().items():
                 frame[key] = value
@@ -271,6 +296,7 @@ def write_summaries(
     results: str | os.PathLike = paths.RESULTS,
     log: str | os.PathLike | None = None,
     command: str | None = None,
+    processes: int = 0,
 ) -> dict[str, pd.DataFrame]:
     """Write every summary table (CSV and NetCDF), the label manifest and skipped.csv.
 
@@ -279,10 +305,11 @@ def write_summaries(
     Every table carries ``health_ok`` per row; rows that fail it are counted in
     the log and on stderr. The NetCDF tables carry the study's config, its
     hash, the library versions and ``command`` (default: this process's).
+    The trajectories are read in ``processes`` worker processes (:func:`label_rows`).
     """
     started = _time.perf_counter()
     command = command if command is not None else shlex.join(sys.argv)
-    frame = label_rows(study, results)
+    frame = label_rows(study, results, processes)
     now = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
     provenance = {
         "config_hash": settings_hash(study.config),
@@ -343,12 +370,17 @@ def summary_outputs(results: str = paths.RESULTS) -> dict[str, str]:
 
 
 def summarise(
-    study: Study, trajectories: Sequence[str], outputs: Mapping[str, str], log: str
+    study: Study,
+    trajectories: Sequence[str],
+    outputs: Mapping[str, str],
+    log: str,
+    processes: int = 0,
 ) -> dict[str, pd.DataFrame]:
     """The ``summarise`` rule: check its inputs are the study's trajectories, then write.
 
     ``trajectories`` is the rule's ``input`` (never a command line); ``outputs``
-    its named outputs (see :func:`summary_outputs`).
+    its named outputs (see :func:`summary_outputs`); ``processes`` read the
+    trajectories (:func:`label_rows`).
     """
     outputs = dict(outputs.items()) if hasattr(outputs, "items") else dict(outputs)
     results = paths.results_of_summary(outputs["labels"])
@@ -359,4 +391,4 @@ def summarise(
             "summarise: trajectories missing from the rule's input: "
             + ", ".join(sorted(expected - given)[:5])
         )
-    return write_summaries(study, outputs, results=results, log=log)
+    return write_summaries(study, outputs, results=results, log=log, processes=processes)
