@@ -288,7 +288,7 @@ def test_the_command_a_damaged_file_names_repairs_it(run, tmp_path):
     xr.testing.assert_identical(repaired.drop_attrs(), original.drop_attrs())
     again = qbsd.open_results(workdir / "results")["ergotropy"].sel(**label)
     np.testing.assert_array_equal(
-        again.sel(state=original["state"]).values, original["ergotropy"].values
+        again.sel(state=original["state"].values).squeeze().values, original["ergotropy"].values
     )
 
 

@@ -11,7 +11,6 @@ rule summarise:
     log:
         qbsd_paths.summarise_log(),
     localrule: True
-    threads: max(1, worker_processes())
     params:
         labels=labels_digest(),
         qbsd_version=qbsd_workflow.qbsd_version(),
