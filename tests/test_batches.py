@@ -18,7 +18,7 @@ from qbsd.batches import (
     plan,
     settings_digest,
 )
-from qbsd.config import load_study
+from qbsd.config import ConfigError, load_study
 from qbsd.dataset import read_netcdf
 from qbsd.resources import point_seconds
 from qbsd.workflow import code_version, simulate_settings
@@ -92,6 +92,22 @@ def test_the_number_of_jobs_stays_in_the_hundreds():
     groups = {(p.channel, p.n_cells) for p in study.points.values()}
     assert len(batches) <= MAX_BATCHES + len(groups)  # plus a partial batch per group
     assert len(plan(study)) < 50
+
+
+def test_batch_seconds_sets_the_work_per_job():
+    default = plan(study_of(GRID))
+    larger = plan(study_of(GRID, batch_seconds=60.0))
+    assert len(larger) < len(default)
+    group = lambda b: (b.points[0].channel, b.points[0].n_cells)  # noqa: E731
+    for b, after in zip(larger, larger[1:], strict=False):
+        if group(b) == group(after):  # every batch but a group's last reaches the target
+            assert b.seconds >= 60.0
+    total = sum(b.seconds for b in default)
+    assert batch_target(total, 60.0) == 60.0
+    assert batch_target(total, 1e-3) == total / MAX_BATCHES  # at most MAX_BATCHES
+    assert batch_target(1.0) == MIN_TARGET_SECONDS  # a tiny study: several small batches
+    with pytest.raises(ConfigError, match="batch_seconds"):
+        study_of(GRID, batch_seconds=0)
 
 
 def test_the_layout_does_not_depend_on_anything_but_the_study():

@@ -87,13 +87,16 @@ def _group_key(point: DistinctPoint) -> tuple[str, int]:
     return (point.channel, point.n_cells)
 
 
-def batch_target(total: float, target_seconds: float = TARGET_SECONDS) -> float:
+def batch_target(total: float, target_seconds: float | None = None) -> float:
     """Seconds of work per batch for a study of ``total`` seconds (see :func:`plan`)."""
-    target = max(min(float(target_seconds), total / MIN_BATCHES), MIN_TARGET_SECONDS)
+    if target_seconds is None:
+        target = max(min(TARGET_SECONDS, total / MIN_BATCHES), MIN_TARGET_SECONDS)
+    else:
+        target = float(target_seconds)
     return max(target, total / MAX_BATCHES)
 
 
-def plan(study: Study, target_seconds: float = TARGET_SECONDS) -> list[Batch]:
+def plan(study: Study, target_seconds: float | None = None) -> list[Batch]:
     """The batches of ``study``: every distinct point in exactly one batch.
 
     Parameters
@@ -101,13 +104,16 @@ def plan(study: Study, target_seconds: float = TARGET_SECONDS) -> list[Batch]:
     study
         The study (its points and their settings).
     target_seconds
-        Estimated one-core seconds of work per batch. Shrinks (to
+        Estimated one-core seconds of work per batch; by default the study
+        config's ``batch_seconds``. None there too: ``TARGET_SECONDS``, shrunk (to
         ``MIN_TARGET_SECONDS`` at least) so that a small study still has about
-        ``MIN_BATCHES`` batches, and grows when the study would otherwise need
-        more than ``MAX_BATCHES``.
+        ``MIN_BATCHES`` batches. Either way it grows when the study would
+        otherwise need more than ``MAX_BATCHES``.
     """
     costs = {pid: point_seconds(study.point_settings(p)) for pid, p in study.points.items()}
     total = sum(costs.values())
+    if target_seconds is None:
+        target_seconds = study.config.get("batch_seconds")
     target = batch_target(total, target_seconds)
     groups: dict[tuple[str, int], list[DistinctPoint]] = {}
     for pid in sorted(study.points):

@@ -25,7 +25,7 @@ _TYPE_NAMES = {
     "object": "a mapping (key: value)",
     "string": "a text",
     "boolean": "true or false",
-    "null": "null (or false: off)",
+    "null": "null",
 }
 
 
