@@ -378,10 +378,14 @@ def resumed_run(killed_run) -> Path:
     assert unlock.returncode == 0, unlock.stderr[-2000:]
     resume = snakemake(workdir, "--cores", "2", "--rerun-incomplete", "summarise")
     assert resume.returncode == 0, resume.stderr[-3000:]
-    # the batches that had not finished run again, and no other
+    # the batches that had not finished run again. A batch that finished its
+    # points just before the kill, before snakemake recorded the job as done,
+    # runs again too and keeps them all (the tests below check that nothing
+    # but the missing points is computed).
     counts = job_counts(resume.stdout + resume.stderr)
     finished = {b for b, log in killed_run["logs"].items() if "\nbatch: " in log}
-    assert batch_rules(counts) == {b.name for b in plan(study_of(STUDY))} - finished, counts
+    unfinished = {b.name for b in plan(study_of(STUDY))} - finished
+    assert unfinished <= batch_rules(counts), counts
     return workdir
 
 
