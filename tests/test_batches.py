@@ -94,13 +94,16 @@ def test_the_number_of_jobs_stays_in_the_hundreds():
     assert len(plan(study)) < 50
 
 
+def _group_of(batch) -> tuple[str, int]:
+    return (batch.points[0].channel, batch.points[0].n_cells)
+
+
 def test_batch_seconds_sets_the_work_per_job():
     default = plan(study_of(GRID))
     larger = plan(study_of(GRID, batch_seconds=60.0))
     assert len(larger) < len(default)
-    group = lambda b: (b.points[0].channel, b.points[0].n_cells)  # noqa: E731
     for b, after in zip(larger, larger[1:], strict=False):
-        if group(b) == group(after):  # every batch but a group's last reaches the target
+        if _group_of(b) == _group_of(after):  # every batch but a group's last is full
             assert b.seconds >= 60.0
     total = sum(b.seconds for b in default)
     assert batch_target(total, 60.0) == 60.0

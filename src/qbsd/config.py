@@ -128,7 +128,7 @@ def merge(base: dict, update: Mapping) -> dict:
 
 
 # --------------------------------------------------------------------------
-# schema
+# validation (the schema itself: qbsd.schema)
 
 
 def validate_config(
