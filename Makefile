@@ -5,6 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= all
 PYTEST_ARGS ?=
+# The unit tests run on every core (pytest-xdist); the end-to-end runs, which
+# use every core themselves, time their own signals or start a SLURM cluster,
+# run one at a time.
+TEST_WORKERS ?= auto
 
 .PHONY: setup run test lint format report clean-results
 
@@ -29,7 +33,8 @@ lint: setup
 	$(VENV)/bin/snakemake --lint --cores 1
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not workflow and not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "workflow or slurm" $(PYTEST_ARGS)
 
 format: setup
 	$(PY) -m ruff format .
