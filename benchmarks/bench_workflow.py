@@ -181,9 +181,13 @@ def loads() -> str:
 # the three measurements
 
 
-def bench_small(repeats: int) -> None:
-    study = load(SMALL)
-    print(f"small points: {len(study.points)} distinct (N = 2, 3), load {loads()}")
+def bench_small(repeats: int, batch_seconds: float | None = None) -> None:
+    update = dict(SMALL, batch_seconds=batch_seconds)
+    study = load(update)
+    print(
+        f"small points: {len(study.points)} distinct (N = 2, 3), "
+        f"batch_seconds {batch_seconds}, load {loads()}"
+    )
     for cores in (1, 2):
         walls, physics, flows = [], [], []
         for _ in range(repeats):
@@ -192,7 +196,7 @@ def bench_small(repeats: int) -> None:
                 walls.append(wall)
                 physics.append(p)
             with tempfile.TemporaryDirectory(prefix="qbsd-bench-") as tmp:
-                repo = clone(Path(tmp), SMALL)
+                repo = clone(Path(tmp), update)
                 flows.append(workflow(repo, cores, override=True))
         p = statistics.median(physics)
         wall = statistics.median(walls)
@@ -288,6 +292,12 @@ def main() -> None:
         "--fraction", type=float, default=1.0, help="grid10k: share of the J axis to run"
     )
     parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=None,
+        help="small: the config's batch_seconds (default: automatic)",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help="default: take P from the trajectories' recorded solver time instead of "
@@ -296,7 +306,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# qbsd workflow benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs")
     if args.what == "small":
-        bench_small(args.repeats)
+        bench_small(args.repeats, args.batch_seconds)
     elif args.what == "default":
         bench_default(baseline=not args.no_baseline)
     else:
