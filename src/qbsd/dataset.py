@@ -177,13 +177,14 @@ def build_dataset(
         coords[name] = ((), float(point.parameter(name)), attrs)
     ds = xr.Dataset(variables, coords=coords)
     flags = health_flags(ds)
+    versions = library_versions()
     ds.attrs = {
         "Conventions": "CF-1.10",
         "title": "Self-discharging of an N-cell quantum battery: one parameter point",
-        "source": "qbsd " + library_versions()["qbsd"],
+        "source": "qbsd " + versions["qbsd"],
         "channel_definition": point.spec.description,
         "frame": "rotating with H0 (omega0 drops out of every stored quantity)",
-        "versions": json.dumps(library_versions(), sort_keys=True),
+        "versions": json.dumps(versions, sort_keys=True),
         "settings": json.dumps(settings, sort_keys=True, default=str),
         "solver_stats": json.dumps(solver_stats, sort_keys=True, default=str),
         "health_flags": ",".join(flags),

@@ -110,9 +110,9 @@ def _slurm_job_id(log: str) -> str | None:
 def batches():
     study = load_study(_study())
     assert len(study.points) == N_POINTS
-    batches = plan(study)
-    assert len(batches) == 2 * 3  # batch_seconds: 300 packs each (channel, N) whole
-    return batches
+    planned = plan(study)
+    assert len(planned) == 2 * 3  # batch_seconds: 300 packs each (channel, N) whole
+    return planned
 
 
 @pytest.fixture(scope="module")
